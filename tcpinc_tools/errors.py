@@ -9,9 +9,11 @@ vocabulary shared by the Python findings, the JSON output and the Lua dissector
 from __future__ import annotations
 
 __all__ = [
+    "CaptureError",
     "DecodeError",
     "DecryptionError",
     "EncodeError",
+    "KeyExchangeError",
     "KeyLogError",
     "LocalProtocolError",
     "MalformedError",
@@ -79,6 +81,10 @@ class DecryptionError(TcpincError):
     """An AEAD open failed: wrong key, wrong nonce or a tampered frame."""
 
 
+class KeyExchangeError(TcpincError):
+    """A key agreement that must abort: an invalid public key, an all-zero shared secret."""
+
+
 class KeyLogError(TcpincError):
     """A key log that cannot be used: unreadable, or a malformed line (with its number)."""
 
@@ -93,3 +99,27 @@ class LocalProtocolError(TcpincError):
 
 class RemoteProtocolError(TcpincError):
     """The peer broke the protocol. State machines report this as an event, not a raise."""
+
+
+class CaptureError(TcpincError):
+    """A capture file that cannot be read on (missing, not a capture, truncated, corrupt)
+    or cannot be written.
+
+    ``offset`` is the byte offset in the file where the problem is (None when the file could
+    not be opened at all); the message already names the file and the offset, in one line
+    fit for a command line's stderr.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+
+class NoSessionError(LocalProtocolError):
+    """A session ID (or a name made from it) was asked for while there is none: TCP-ENO has
+    not negotiated yet, fell back, or the TEP has no keys yet (RFC 8547 §5.1: an error,
+    never an empty value)."""
+
+
+__all__ += ["NoSessionError"]

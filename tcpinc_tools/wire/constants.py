@@ -82,7 +82,7 @@ class TepId(IntEnum):
     TCP_USE_TLS_DRAFT = 0x30  # draft-ietf-tcpinc-tcpeno-06 §10 only; never registered
 
 
-# RFC 8547 §11 Table 3: 0x70–0x7f "Reserved for extended values".
+# RFC 8547 §11 Table 3: 0x70-0x7f "Reserved for extended values".
 TEP_RESERVED: Final = range(0x70, 0x80)
 
 _TEP_NAMES: Final = {
@@ -173,7 +173,272 @@ K_LEN: Final = 32
 N_A_LEN: Final = 32
 N_B_LEN: Final = 32
 
-# RFC 8548 §3.5: resume[i] is 18 bytes, each side sends a 9-byte half and a 0–8 byte nonce.
+# RFC 8548 §3.5: resume[i] is 18 bytes, each side sends a 9-byte half and a 0-8 byte nonce.
 RESUME_ID_LEN: Final = 18
 RESUME_HALF_LEN: Final = 9
 RESUME_NONCE_MAX: Final = 8
+
+
+# --- tcpcrypt messages and frames (wire/tcpcrypt.py, wire/frames.py) ----------------------
+
+DIALECTS: Final = ("rfc", "legacy")
+
+# RFC 8548 §4.1: INIT1_MAGIC / INIT2_MAGIC (4) ‖ message_len (4) open both messages.
+INIT_HEADER_LEN: Final = 8
+# RFC 8548 §4.1: sym_cipher ids are two bytes; LEGACY.md (tcpcrypt-02): one byte.
+SYM_CIPHER_LEN: Final = {"rfc": 2, "legacy": 1}
+# RFC 8548 §5: the pubkey_len field before a P-256 / P-521 point; it counts its own two
+# bytes (DIGEST.md trap T27).
+PUBKEY_LEN_FIELD_LEN: Final = 2
+# IEEE 1363 §E.2.3 (= SEC 1 §2.3.3): first byte of an encoded EC point.
+EC_POINT_COMPRESSED: Final = frozenset({0x02, 0x03})
+EC_POINT_UNCOMPRESSED: Final = frozenset({0x04})
+
+
+@dataclass(frozen=True, slots=True)
+class PubkeyFormat:
+    """How one TEP puts Pub_A / Pub_B on the wire (RFC 8548 §5)."""
+
+    point_len: int  # bytes of the key itself
+    length_prefixed: bool  # a pubkey_len field precedes the key (NIST curves)
+    first_bytes: frozenset[int] | None = None  # allowed first key byte; None: any
+
+    @property
+    def wire_len(self) -> int:
+        """Bytes on the wire: the key, plus pubkey_len when there is one."""
+        return self.point_len + (PUBKEY_LEN_FIELD_LEN if self.length_prefixed else 0)
+
+
+# RFC 8548 §5. Curve25519 / Curve448: raw, no prefix. P-256 / P-521: compressed points,
+# 1 + 32 and 1 + 66 bytes (DERIVED, DIGEST.md §2.10 and T14).
+PUBKEY_FORMAT: Final[dict[int, PubkeyFormat]] = {
+    TepId.TCPCRYPT_ECDHE_P256: PubkeyFormat(33, True, EC_POINT_COMPRESSED),
+    TepId.TCPCRYPT_ECDHE_P521: PubkeyFormat(67, True, EC_POINT_COMPRESSED),
+    TepId.TCPCRYPT_ECDHE_Curve25519: PubkeyFormat(32, False),
+    TepId.TCPCRYPT_ECDHE_Curve448: PubkeyFormat(56, False),
+}
+# LEGACY.md: tcpcryptd 0.5 has only the NIST curves and sends uncompressed points 04 ‖ X ‖ Y.
+LEGACY_PUBKEY_FORMAT: Final[dict[int, PubkeyFormat]] = {
+    TepId.TCPCRYPT_ECDHE_P256: PubkeyFormat(65, True, EC_POINT_UNCOMPRESSED),
+    TepId.TCPCRYPT_ECDHE_P521: PubkeyFormat(133, True, EC_POINT_UNCOMPRESSED),
+}
+
+# RFC 8548 §4.2: control (1) ‖ clen (2); the same 3 bytes are the AEAD associated data (§4.2.2).
+FRAME_HEADER_LEN: Final = 3
+CONTROL_REKEY: Final = 0x01  # bit 0
+CONTROL_CRES: Final = 0xFE  # bits 1-7, cres: sent as 0, ignored on receipt
+# RFC 8548 §3.6: chunks small enough that clen < 2^16.
+CLEN_MAX: Final = 0xFFFF
+# RFC 8548 §4.2.1: plaintext flags.
+FLAG_FINP: Final = 0x01
+FLAG_URGP: Final = 0x02
+FLAG_FRES: Final = 0xFC  # bits 2-7, fres: sent as 0, ignored on receipt
+
+__all__ += [
+    "CLEN_MAX",
+    "CONTROL_CRES",
+    "CONTROL_REKEY",
+    "DIALECTS",
+    "EC_POINT_COMPRESSED",
+    "EC_POINT_UNCOMPRESSED",
+    "FLAG_FINP",
+    "FLAG_FRES",
+    "FLAG_URGP",
+    "FRAME_HEADER_LEN",
+    "INIT_HEADER_LEN",
+    "LEGACY_PUBKEY_FORMAT",
+    "PUBKEY_FORMAT",
+    "PUBKEY_LEN_FIELD_LEN",
+    "SYM_CIPHER_LEN",
+    "PubkeyFormat",
+]
+
+
+# --- ENO suboptions (wire/eno.py) -------------------------------------------------------
+
+# RFC 8547 §4.1 Fig. 4 / Table 1: initial suboption byte = v (bit 7) ‖ glt (bits 0-6).
+SUBOPTION_V: Final = 0x80
+SUBOPTION_GLT: Final = 0x7F
+# RFC 8547 §4.1 Table 1: glt < 0x20 is a global suboption (v=0) or a length byte (v=1);
+# glt >= 0x20 is a TEP identifier.
+TEP_MIN: Final = 0x20
+# RFC 8547 §4.4 Fig. 6: length byte 100nnnnn, data length nnnnn + 1 (1 to 32 bytes).
+LENGTH_BYTE_N: Final = 0x1F
+SUBOPTION_DATA_MAX: Final = LENGTH_BYTE_N + 1
+# RFC 6994 §3 / RFC 8547 §11: kind, length, 16-bit ExID before the legacy ENO contents.
+EXID_LEN: Final = 2
+
+__all__ += [
+    "EXID_LEN",
+    "LENGTH_BYTE_N",
+    "SUBOPTION_DATA_MAX",
+    "SUBOPTION_GLT",
+    "SUBOPTION_V",
+    "TEP_MIN",
+]
+
+
+# --- tcpcrypt key agreement, key schedule and frame AEAD (crypto/) --------------------------
+
+# RFC 8548 §5, RFC 7748 §5: X25519 / X448 private keys are 32 / 56 bytes (any bytes; clamped).
+X25519_PRIVATE_KEY_LEN: Final = 32
+X448_PRIVATE_KEY_LEN: Final = 56
+# RFC 8548 §5: the length of ES. X25519 / X448 output; for P-256 / P-521 the ECSVDP-DH
+# x-coordinate as a fixed-length big-endian string (DERIVED, DIGEST.md trap T14).
+ES_LEN: Final = {
+    TepId.TCPCRYPT_ECDHE_P256: 32,
+    TepId.TCPCRYPT_ECDHE_P521: 66,
+    TepId.TCPCRYPT_ECDHE_Curve25519: 32,
+    TepId.TCPCRYPT_ECDHE_Curve448: 56,
+}
+# RFC 8548 §5: HKDF-Expand-SHA256; RFC 5869 §2.3: L <= 255 * HashLen.
+HASH_LEN: Final = 32
+CPRF_MAX_LEN: Final = 255 * HASH_LEN
+# RFC 8548 §4.2.3: the offset field of the frame ID is 8 bytes (so offsets are < 2^64).
+FRAME_OFFSET_LEN: Final = 8
+# LEGACY.md: K_AB / K_BA are 32-byte Expand outputs (the AES key is their first 16 or 32
+# bytes, no nonce randomizer); the AEAD nonce is the frame offset, 8 bytes little-endian.
+LEGACY_TRAFFIC_KEY_LEN: Final = 32
+LEGACY_NONCE_LEN: Final = 8
+
+__all__ += [
+    "CPRF_MAX_LEN",
+    "ES_LEN",
+    "FRAME_OFFSET_LEN",
+    "HASH_LEN",
+    "LEGACY_NONCE_LEN",
+    "LEGACY_TRAFFIC_KEY_LEN",
+    "X448_PRIVATE_KEY_LEN",
+    "X25519_PRIVATE_KEY_LEN",
+]
+
+
+# --- key log (keylog.py) -------------------------------------------------------------------
+
+# LEGACY.md "Resumption": tcpcryptd 0.5's SYN carries a 9-byte resumption identifier, the first
+# 9 bytes after the TEP byte of the session ID that ss[i] gives.
+LEGACY_RESUME_ID_LEN: Final = 9
+
+__all__ += ["LEGACY_RESUME_ID_LEN"]
+
+
+# --- captures: pcap / pcapng framing, link layers, IP and TCP headers (capture/) ----------
+
+
+# RFC 9293 §3.1 (RFC 3168 §23.2 for ECE/CWR; bit 8 is RFC 3540's NS, now Accurate ECN's AE):
+# the control bits, as the 12 low bits of TCP header bytes 12-13 (Wireshark's tcp.flags).
+class TcpFlag(IntEnum):
+    FIN = 0x001
+    SYN = 0x002
+    RST = 0x004
+    PSH = 0x008
+    ACK = 0x010
+    URG = 0x020
+    ECE = 0x040
+    CWR = 0x080
+    AE = 0x100
+
+
+# tcpdump.org "LINK-LAYER HEADER TYPES" (LINKTYPE_ values in pcap / pcapng headers).
+class LinkType(IntEnum):
+    NULL = 0  # BSD loopback: 4-byte address family in the capturing host's byte order
+    ETHERNET = 1
+    RAW_BSD = 12  # DLT_RAW as most BSDs number it; raw IP in the pcap files they wrote
+    RAW_OPENBSD = 14  # DLT_RAW as OpenBSD numbers it
+    RAW = 101  # raw IPv4 or IPv6, told apart by the version nibble
+    LOOP = 108  # OpenBSD loopback: address family in network byte order
+    LINUX_SLL = 113  # Linux "cooked" capture v1 (16-byte header)
+    IPV4 = 228
+    IPV6 = 229
+    LINUX_SLL2 = 276  # Linux "cooked" capture v2 (20-byte header)
+
+
+# IEEE 802 EtherType registry: the values a frame's type field takes on our paths.
+class EtherType(IntEnum):
+    IPV4 = 0x0800
+    VLAN = 0x8100  # IEEE 802.1Q tag
+    IPV6 = 0x86DD
+    QINQ = 0x88A8  # IEEE 802.1ad service tag
+    QINQ_OLD = 0x9100  # pre-802.1ad double tagging, still seen on some switches
+
+
+# IANA "Assigned Internet Protocol Numbers": IPv4 protocol / IPv6 next header values.
+class IpProto(IntEnum):
+    HOPOPTS = 0  # RFC 8200 §4.3
+    TCP = 6
+    ROUTING = 43  # RFC 8200 §4.4
+    FRAGMENT = 44  # RFC 8200 §4.5
+    ESP = 50
+    AH = 51  # RFC 4302 §2: its length counts 4-byte units, minus 2
+    NONE = 59
+    DSTOPTS = 60  # RFC 8200 §4.6
+
+
+# tcpdump.org LINKTYPE_NULL / LINKTYPE_LOOP: the address family values for IPv4 and IPv6.
+# AF_INET6 differs per OS: 10 Linux, 24 NetBSD/OpenBSD/BSD-OS, 28 FreeBSD, 30 Darwin.
+LOOPBACK_AF_INET: Final = 2
+LOOPBACK_AF_INET6: Final = frozenset({10, 24, 28, 30})
+LOOPBACK_AF_INET6_WRITE: Final = 24  # what our writer puts (Wireshark accepts all four)
+
+# pcap file format (tcpdump.org pcap-savefile(5), draft-ietf-opsawg-pcap §4): magic numbers
+# of the file header in the writer's byte order, microsecond and nanosecond timestamps.
+PCAP_MAGIC_USEC: Final = 0xA1B2C3D4
+PCAP_MAGIC_NSEC: Final = 0xA1B23C4D
+PCAP_VERSION: Final = (2, 4)
+PCAP_FILE_HEADER_LEN: Final = 24
+PCAP_RECORD_HEADER_LEN: Final = 16
+# tcpdump's default snap length since 4.99 / libpcap's MAXIMUM_SNAPLEN.
+PCAP_SNAPLEN: Final = 262144
+
+# pcapng (draft-ietf-opsawg-pcapng §4): block types, the byte-order magic, option codes.
+PCAPNG_SHB: Final = 0x0A0D0D0A  # Section Header Block (§4.1); a palindrome in both orders
+PCAPNG_IDB: Final = 0x00000001  # Interface Description Block (§4.2)
+PCAPNG_PB: Final = 0x00000002  # obsolete Packet Block (Appendix A)
+PCAPNG_SPB: Final = 0x00000003  # Simple Packet Block (§4.4)
+PCAPNG_EPB: Final = 0x00000006  # Enhanced Packet Block (§4.3)
+PCAPNG_BYTE_ORDER_MAGIC: Final = 0x1A2B3C4D
+PCAPNG_VERSION: Final = (1, 0)
+PCAPNG_OPT_ENDOFOPT: Final = 0
+PCAPNG_OPT_SHB_USERAPPL: Final = 4
+PCAPNG_OPT_IF_TSRESOL: Final = 9  # §4.2: 1 byte; MSB 0: 10^-n s, MSB 1: 2^-n s; default 10^-6
+PCAPNG_OPT_IF_TSOFFSET: Final = 14  # §4.2: signed 64-bit seconds added to every timestamp
+PCAPNG_TSRESOL_POW2: Final = 0x80
+PCAPNG_DEFAULT_TSRESOL: Final = 6
+
+__all__ += [
+    "LOOPBACK_AF_INET",
+    "LOOPBACK_AF_INET6",
+    "LOOPBACK_AF_INET6_WRITE",
+    "PCAPNG_BYTE_ORDER_MAGIC",
+    "PCAPNG_DEFAULT_TSRESOL",
+    "PCAPNG_EPB",
+    "PCAPNG_IDB",
+    "PCAPNG_OPT_ENDOFOPT",
+    "PCAPNG_OPT_IF_TSOFFSET",
+    "PCAPNG_OPT_IF_TSRESOL",
+    "PCAPNG_OPT_SHB_USERAPPL",
+    "PCAPNG_PB",
+    "PCAPNG_SHB",
+    "PCAPNG_SPB",
+    "PCAPNG_TSRESOL_POW2",
+    "PCAPNG_VERSION",
+    "PCAP_FILE_HEADER_LEN",
+    "PCAP_MAGIC_NSEC",
+    "PCAP_MAGIC_USEC",
+    "PCAP_RECORD_HEADER_LEN",
+    "PCAP_SNAPLEN",
+    "PCAP_VERSION",
+    "EtherType",
+    "IpProto",
+    "LinkType",
+    "TcpFlag",
+]
+
+
+# --- TCP-ENO endpoint (protocol/eno.py) ------------------------------------------------------
+
+# RFC 8547 §4.1 Fig. 3: the non-SYN-form ENO option with no contents (N = 0), which every
+# segment carries after the SYN until the host receives a non-SYN segment (§4.6).
+MINIMAL_ENO: Final = bytes((TcpOptionKind.ENO, 2))
+
+__all__ += ["MINIMAL_ENO"]

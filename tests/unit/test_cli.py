@@ -1,0 +1,51 @@
+"""The `tcpinc` entry point: --version and --help, in-process and as the installed script."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tcpinc_tools import __version__
+from tcpinc_tools.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tcpinc {__version__}"
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: tcpinc" in out
+    assert "RFC 8547" in out
+
+
+def test_no_arguments_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert "usage: tcpinc" in capsys.readouterr().out
+
+
+def test_console_script_installed() -> None:
+    exe = shutil.which("tcpinc") or str(Path(sys.executable).parent / "tcpinc")
+    proc = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"tcpinc {__version__}"
+
+
+def test_module_entry() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tcpinc_tools.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and __version__ in proc.stdout
