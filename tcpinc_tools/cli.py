@@ -1,18 +1,35 @@
-"""The one entry point: ``tcpinc``. Subcommands register here as their issues land."""
+"""The one entry point: ``tcpinc``. Subcommands register here as their issues land.
+
+This module only dispatches: each subcommand lives in :mod:`tcpinc_tools.commands` with its
+``HELP``, ``configure(parser)`` and ``run(args)``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
+from .commands import gen
 
 __all__ = ["build_parser", "main"]
 
+# name -> module, in the order `tcpinc --help` lists them.
+_COMMANDS = {"gen": gen}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line: ``tcpinc gen: error: ...`` and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tcpinc",
         description=(
             "Tools for TCPINC traffic: TCP-ENO (RFC 8547) and tcpcrypt (RFC 8548), "
@@ -20,14 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"tcpinc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in _COMMANDS.items():
+        module.configure(sub.add_parser(name, help=module.HELP))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        status: int = _COMMANDS[args.command].run(args)
+    except BrokenPipeError:
+        # The reader of our output went away (`tcpinc gen --list | head`): no traceback.
+        # Point stdout at /dev/null so that the interpreter's last flush fails silently too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

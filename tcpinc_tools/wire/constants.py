@@ -442,3 +442,69 @@ __all__ += [
 MINIMAL_ENO: Final = bytes((TcpOptionKind.ENO, 2))
 
 __all__ += ["MINIMAL_ENO"]
+
+
+# --- other TCP extensions beside ENO in a SYN (sim/ scenario coexist-mptcp-tfo) ------------
+
+# RFC 8684 §3.1 Fig. 4: MP_CAPABLE is MPTCP subtype 0; version 1; in a SYN it is 4 bytes
+# (kind, length, subtype|version, flags) and flag H (0x01) asks for HMAC-SHA256.
+MPTCP_SUBTYPE_MP_CAPABLE: Final = 0x0
+MPTCP_VERSION_1: Final = 1
+MPTCP_FLAG_HMAC_SHA256: Final = 0x01
+MPTCP_MP_CAPABLE_SYN_LEN: Final = 4
+# RFC 7413 §4.1.1: a Fast Open cookie request is the TFO option with no cookie (length 2),
+# the only TFO form RFC 8547 §4.7 allows beside ENO in a SYN.
+TFO_COOKIE_REQUEST_LEN: Final = 2
+
+__all__ += [
+    "MPTCP_FLAG_HMAC_SHA256",
+    "MPTCP_MP_CAPABLE_SYN_LEN",
+    "MPTCP_SUBTYPE_MP_CAPABLE",
+    "MPTCP_VERSION_1",
+    "TFO_COOKIE_REQUEST_LEN",
+]
+
+
+# --- the live endpoint: Ethernet, ARP and IPv4 headers (endpoint/frames.py) -------------------
+
+# IEEE 802.3 §3.1.1: destination (6) ‖ source (6) ‖ type (2).
+ETH_ADDR_LEN: Final = 6
+ETH_HEADER_LEN: Final = 14
+ETH_BROADCAST: Final = b"\xff" * ETH_ADDR_LEN
+# IEEE 802 EtherType registry: the Address Resolution Protocol (RFC 826).
+ETHERTYPE_ARP: Final = 0x0806
+# RFC 826 with IANA "ARP Parameters": hardware type 1 is Ethernet; for Ethernet and IPv4
+# the packet is htype (2) ‖ ptype (2) ‖ hlen (1) ‖ plen (1) ‖ op (2) ‖ 2 x (MAC ‖ IPv4).
+ARP_HTYPE_ETHERNET: Final = 1
+ARP_PACKET_LEN: Final = 28
+
+
+class ArpOp(IntEnum):
+    REQUEST = 1  # RFC 826 "ares_op$REQUEST"
+    REPLY = 2  # RFC 826 "ares_op$REPLY"
+
+
+# RFC 791 §3.1: version 4, a header of at least 5 words; the DF flag; RFC 1122 §3.2.1.7 and
+# Linux: a default TTL of 64.
+IPV4_HEADER_LEN: Final = 20
+IPV4_ADDR_LEN: Final = 4
+IPV4_DONT_FRAGMENT: Final = 0x4000
+IPV4_MORE_FRAGMENTS: Final = 0x2000
+IPV4_FRAGMENT_OFFSET: Final = 0x1FFF
+IPV4_DEFAULT_TTL: Final = 64
+
+__all__ += [
+    "ARP_HTYPE_ETHERNET",
+    "ARP_PACKET_LEN",
+    "ETHERTYPE_ARP",
+    "ETH_ADDR_LEN",
+    "ETH_BROADCAST",
+    "ETH_HEADER_LEN",
+    "IPV4_ADDR_LEN",
+    "IPV4_DEFAULT_TTL",
+    "IPV4_DONT_FRAGMENT",
+    "IPV4_FRAGMENT_OFFSET",
+    "IPV4_HEADER_LEN",
+    "IPV4_MORE_FRAGMENTS",
+    "ArpOp",
+]

@@ -31,7 +31,17 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_no_arguments_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
-    assert "usage: tcpinc" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: tcpinc" in out
+    assert "gen" in out  # the subcommands are listed
+
+
+def test_unknown_subcommand_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid choice: 'frobnicate'" in err
 
 
 def test_console_script_installed() -> None:
