@@ -13,12 +13,17 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .commands import gen
+from .commands import endpoint, gen, lab, wireshark
 
 __all__ = ["build_parser", "main"]
 
 # name -> module, in the order `tcpinc --help` lists them.
-_COMMANDS = {"gen": gen}
+_COMMANDS = {
+    "gen": gen,
+    "lab": lab,
+    "endpoint": endpoint,
+    "wireshark": wireshark,
+}
 
 
 class _Parser(argparse.ArgumentParser):

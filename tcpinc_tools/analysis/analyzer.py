@@ -1,0 +1,193 @@
+"""The capture analyzer: packets in, per-connection results and findings out.
+
+>>> result = analyze_capture("fresh.pcap", keylog=KeyLog.load("fresh.keys"))  # doctest: +SKIP
+>>> for flow in result.flows:                                                  # doctest: +SKIP
+...     print(flow.id, flow.eno.status if flow.eno else "plain", flow.tcpcrypt)
+
+Streaming use (bounded memory: a flow's state is dropped when the flow table ends it, and
+finished results can be taken out as they come)::
+
+    analyzer = Analyzer(keylog)
+    for pkt in read_packets(path):
+        analyzer.feed(pkt)
+        for flow in analyzer.take_finished():
+            emit(flow)
+    result = analyzer.finish()          # the flows not taken yet, and the rest
+
+The analysis never raises on packet content: a decode error becomes a finding (expert id,
+severity, message, packet number). A capture file that cannot be read on stops the read;
+:func:`analyze_capture` still returns everything decoded before it, with the error in
+``result.capture_errors``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from ..capture.flows import FlowLimits, FlowTable, FlowUpdate
+from ..capture.packet import CaptureStats, TcpPacket
+from ..capture.reader import CaptureReader, CaptureSource, capture_name
+from ..capture.stream import DEFAULT_LIMITS
+from ..errors import CaptureError
+from ..keylog import KeyLog
+from .cross import cross_connection_findings
+from .flow_analysis import AnalysisContext, FlowAnalysis
+from .model import AnalysisResult, CaptureInfo, Finding, FlowResult, FlowSummary, StreamRecord
+from .model import make_finding as _make_finding
+
+__all__ = ["DEFAULT_PAYLOAD_LIMIT", "PROGRESS_EVERY", "Analyzer", "analyze_capture"]
+
+# Plaintext kept per direction with payload=True: a bulk transfer must not fill the memory.
+DEFAULT_PAYLOAD_LIMIT: Final = 16 << 20
+# Packets between two progress reports.
+PROGRESS_EVERY: Final = 4096
+
+
+class Analyzer:
+    """Analyzes the packets of one capture, in file order (see the module doc).
+
+    ``keylog``: session secrets for decryption. ``payload``: keep the decrypted application
+    data (``plaintext_*``). ``capture``: the tag the flow summaries carry (the capture's
+    position when several are merged). ``frame_sink``: called with every Init message and
+    frame as it is delimited (for ``decrypt`` / ``follow``).
+    """
+
+    def __init__(
+        self,
+        keylog: KeyLog | None = None,
+        *,
+        payload: bool = False,
+        capture: int = 0,
+        name: str = "<packets>",
+        limits: FlowLimits = DEFAULT_LIMITS,
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        frame_sink: Callable[[StreamRecord], None] | None = None,
+    ) -> None:
+        self.keylog = keylog
+        self.name = name
+        self.capture = capture
+        self.table = FlowTable(limits=limits)
+        self._ctx = AnalysisContext(keylog, payload, payload_limit, frame_sink, capture)
+        self._active: dict[int, FlowAnalysis] = {}
+        self._finished: list[FlowResult] = []
+        self.summaries: list[FlowSummary] = []
+        self.packets = 0
+        self.flows_done = 0
+
+    @property
+    def active_flows(self) -> int:
+        """Flows whose state is held (not yet ended by the flow table)."""
+        return len(self._active)
+
+    def feed(self, pkt: TcpPacket) -> None:
+        """One TCP segment of the capture, in file order."""
+        self.packets += 1
+        update = self.table.add(pkt)
+        if update.ended:
+            self._end(update.ended)
+        flow = update.flow
+        analysis = self._active.get(flow.id)
+        if analysis is None:
+            analysis = self._active[flow.id] = FlowAnalysis(flow, self._ctx, pkt.number)
+        analysis.on_packet(pkt, update)
+
+    def feed_all(self, packets: Iterable[TcpPacket]) -> None:
+        for pkt in packets:
+            self.feed(pkt)
+
+    def take_finished(self) -> list[FlowResult]:
+        """The flows finished since the last call, by end order; they are not kept."""
+        done, self._finished = self._finished, []
+        return done
+
+    def _end(self, updates: Iterable[FlowUpdate]) -> None:
+        by_flow: dict[int, list[FlowUpdate]] = {}
+        for update in updates:
+            by_flow.setdefault(update.flow.id, []).append(update)
+        for flow_id, flow_updates in by_flow.items():
+            analysis = self._active.pop(flow_id, None)
+            if analysis is None:
+                continue
+            for update in flow_updates:
+                analysis.on_final(update)
+            result, summary = analysis.finish()
+            self._finished.append(result)
+            self.summaries.append(summary)
+            self.flows_done += 1
+
+    def finish(
+        self, *, capture_info: CaptureInfo | None = None, error: CaptureError | None = None
+    ) -> AnalysisResult:
+        """End every flow; the flows not taken yet, the cross-connection findings (among
+        this analyzer's flows), and what belongs to no flow (key log lines, ``error``)."""
+        self._end(self.table.flush())
+        info = capture_info or CaptureInfo(self.name, None, CaptureStats())
+        findings = self.keylog_findings()
+        if error is not None:
+            findings.append(_make_finding("tcpinc.capture.error", str(error)))
+        flows = sorted(self.take_finished(), key=lambda f: f.id)
+        return AnalysisResult(
+            capture=info,
+            flows=flows,
+            findings=findings,
+            summaries=list(self.summaries),
+            capture_errors=[error] if error is not None else [],
+            cross=cross_connection_findings(self.summaries),
+            tag=self.capture,
+        )
+
+    def keylog_findings(self) -> list[Finding]:
+        """The key log's unusable lines and notes, as findings."""
+        if self.keylog is None:
+            return []
+        out = [_make_finding("tcpinc.keylog.bad_line", str(e)) for e in self.keylog.errors]
+        out += [_make_finding("tcpinc.keylog.note", note) for note in self.keylog.notes]
+        return out
+
+
+def analyze_capture(
+    path: CaptureSource,
+    *,
+    keylog: KeyLog | None = None,
+    payload: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    capture: int = 0,
+    frame_sink: Callable[[StreamRecord], None] | None = None,
+) -> AnalysisResult:
+    """Analyze a whole capture file (or binary file object).
+
+    ``progress(done, total)`` is called every :data:`PROGRESS_EVERY` packets and at the end
+    with bytes of the file read and its size (0 when unknown). A file that cannot be read on
+    (missing, not a capture, truncated, corrupt) does not raise: the result holds what was
+    decoded before the problem and the error in ``capture_errors``.
+    """
+    name = capture_name(path)
+    size: int | None = None
+    if isinstance(path, str | os.PathLike):
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
+    analyzer = Analyzer(keylog, payload=payload, capture=capture, name=name, frame_sink=frame_sink)
+    reader = CaptureReader(path)
+    error: CaptureError | None = None
+    try:
+        for count, pkt in enumerate(reader, start=1):
+            analyzer.feed(pkt)
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(reader.position, size or 0)
+    except CaptureError as exc:
+        error = exc
+    if progress is not None:
+        progress(reader.position, size or 0)
+    info = CaptureInfo(
+        name=name,
+        format=reader.format,
+        stats=reader.stats,
+        error=str(error) if error is not None else None,
+        error_offset=error.offset if error is not None else None,
+        size=size,
+    )
+    return analyzer.finish(capture_info=info, error=error)

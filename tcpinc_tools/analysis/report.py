@@ -1,0 +1,224 @@
+"""The JSON document of ``tcpinc analyze --json`` (ARCHITECTURE.md "JSON output contract").
+
+``{"version": 1, "captures": [...], "flows": [...], "findings": [...], "stats": {...}}``.
+
+- ``captures``: one object per capture, in the order given (its ``index`` is the ``capture``
+  of its flows and findings).
+- ``flows``: every connection, by capture then id, with the contract's keys (``id``,
+  ``client``, ``server``, ``first_ts``, ``last_ts``, ``packets``, ``eno``, ``tcpcrypt``,
+  ``findings``) and a few more (``capture``, byte counts; ``eno.simultaneous_open``;
+  ``tcpcrypt.offset_reading``, ``frames_decrypted``, ``urgent_frames``). A flow's findings
+  are its own and the cross-connection findings reported on it.
+- ``findings``: what belongs to no single flow's decoding, each with ``capture`` and
+  ``flow`` (null, or the flow it is reported on): key log lines, capture errors, and the
+  cross-connection findings (with ``related``: the ``[capture, flow]`` pairs compared).
+- ``stats``: totals.
+
+Units: hex is lowercase without separators; timestamps are seconds since the epoch
+(floats); addresses are ``ip:port`` (``[ip]:port`` for IPv6); ``tep_name`` the IANA name;
+``aead`` the IANA AEAD name; ``plaintext_*`` only when the analysis kept the payload.
+:func:`flow_to_json` gives one flow alone, for one-connection-per-line output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+from .cross import cross_connection_findings
+from .model import (
+    AnalysisResult,
+    CrossFinding,
+    EnoResult,
+    Finding,
+    FlowResult,
+    FlowSummary,
+    TcpcryptResult,
+)
+from .registry import Severity
+
+__all__ = [
+    "JSON_VERSION",
+    "endpoint_text",
+    "eno_to_json",
+    "finding_to_json",
+    "flow_to_json",
+    "tcpcrypt_to_json",
+    "to_json_document",
+]
+
+JSON_VERSION: Final = 1
+
+Json = dict[str, Any]
+
+
+def endpoint_text(endpoint: tuple[str, int]) -> str:
+    """``ip:port``; an IPv6 address in brackets (RFC 3986 §3.2.2 style)."""
+    address, port = endpoint
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _hex(data: bytes | None) -> str | None:
+    return None if data is None else data.hex()
+
+
+def finding_to_json(finding: Finding) -> Json:
+    """``{id, severity, message, packet}``."""
+    return {
+        "id": finding.id,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "packet": finding.packet,
+    }
+
+
+def eno_to_json(eno: EnoResult) -> Json:
+    return {
+        "dialect": eno.dialect,
+        "status": eno.status,
+        "reason": eno.reason,
+        "host_a": endpoint_text(eno.host_a),
+        "host_b": endpoint_text(eno.host_b),
+        "syn_a": _hex(eno.syn_a),
+        "syn_b": _hex(eno.syn_b),
+        "transcript": _hex(eno.transcript),
+        "global_a": eno.global_a,
+        "global_b": eno.global_b,
+        "negotiated_tep": eno.negotiated_tep,
+        "negotiated_tep_byte": eno.negotiated_tep_byte,
+        "tep_name": eno.tep_name,
+        "simultaneous_open": eno.simultaneous_open,
+    }
+
+
+def tcpcrypt_to_json(tc: TcpcryptResult) -> Json:
+    """The ``tcpcrypt`` object; ``plaintext_*`` only when the result kept the payload."""
+    out: Json = {
+        "aead": tc.aead,
+        "resumed": tc.resumed,
+        "init1": tc.init1,
+        "init2": tc.init2,
+        "session_id": _hex(tc.session_id),
+        "frames_a_to_b": tc.frames_a_to_b,
+        "frames_b_to_a": tc.frames_b_to_a,
+        "rekeys": tc.rekeys,
+        "fin_authenticated": tc.fin_authenticated,
+        "decrypted": tc.decrypted,
+        "decrypt_failures": tc.decrypt_failures,
+        "offset_reading": tc.offset_reading,
+        "frames_decrypted": tc.frames_decrypted,
+        "urgent_frames": tc.urgent_frames,
+    }
+    if tc.plaintext_a_to_b is not None or tc.plaintext_b_to_a is not None:
+        out["plaintext_a_to_b"] = (tc.plaintext_a_to_b or b"").hex()
+        out["plaintext_b_to_a"] = (tc.plaintext_b_to_a or b"").hex()
+    return out
+
+
+def flow_to_json(
+    flow: FlowResult, *, capture: int = 0, extra_findings: Sequence[Finding] = ()
+) -> Json:
+    """One ``flows`` entry; ``extra_findings`` (cross-connection ones) follow its own."""
+    return {
+        "id": flow.id,
+        "capture": capture,
+        "client": endpoint_text(flow.client),
+        "server": endpoint_text(flow.server),
+        "first_ts": float(flow.first_ts),
+        "last_ts": float(flow.last_ts),
+        "packets": flow.packets,
+        "bytes_client_to_server": flow.bytes_client_to_server,
+        "bytes_server_to_client": flow.bytes_server_to_client,
+        "eno": eno_to_json(flow.eno) if flow.eno is not None else None,
+        "tcpcrypt": tcpcrypt_to_json(flow.tcpcrypt) if flow.tcpcrypt is not None else None,
+        "findings": [finding_to_json(f) for f in (*flow.findings, *extra_findings)],
+    }
+
+
+def _capture_json(index: int, result: AnalysisResult) -> Json:
+    info = result.capture
+    stats = info.stats
+    return {
+        "index": index,
+        "name": info.name,
+        "format": info.format,
+        "size": info.size,
+        "packets": stats.packets,
+        "tcp_packets": stats.tcp,
+        "non_tcp": stats.non_tcp,
+        "fragments": stats.fragments,
+        "malformed": stats.malformed,
+        "headers_truncated": stats.headers_truncated,
+        "flows": len(result.flows),
+        "error": info.error,
+        "error_offset": info.error_offset,
+    }
+
+
+def _cross(results: Sequence[AnalysisResult]) -> list[CrossFinding]:
+    summaries: list[FlowSummary] = []
+    for index, result in enumerate(results):
+        summaries += [replace(s, capture=index) for s in result.summaries]
+    return cross_connection_findings(summaries)
+
+
+def to_json_document(results: Sequence[AnalysisResult]) -> Json:
+    """The whole document for the analyses of one or more captures (see the module doc).
+    Cross-connection findings are computed over all of them together."""
+    cross = _cross(results)
+    by_subject: dict[tuple[int, int], list[Finding]] = {}
+    for item in cross:
+        by_subject.setdefault(item.subject, []).append(item.finding)
+    flows: list[Json] = []
+    findings: list[Json] = []
+    severities = {s.value: 0 for s in Severity}
+    totals = {
+        "encrypted": 0,
+        "fallback": 0,
+        "incomplete": 0,
+        "eno_flows": 0,
+        "tcpcrypt_flows": 0,
+        "decrypted": 0,
+        "resumed": 0,
+    }
+    for index, result in enumerate(results):
+        for flow in result.flows:
+            extra = by_subject.get((index, flow.id), [])
+            flows.append(flow_to_json(flow, capture=index, extra_findings=extra))
+            for finding in flow.findings:
+                severities[finding.severity.value] += 1
+            if flow.eno is not None:
+                totals["eno_flows"] += 1
+                totals[flow.eno.status] += 1
+            if flow.tcpcrypt is not None:
+                totals["tcpcrypt_flows"] += 1
+                totals["decrypted"] += flow.tcpcrypt.decrypted
+                totals["resumed"] += flow.tcpcrypt.resumed
+        for finding in result.findings:
+            findings.append({**finding_to_json(finding), "capture": index, "flow": None})
+            severities[finding.severity.value] += 1
+    for item in cross:
+        entry = finding_to_json(item.finding)
+        entry.update(
+            capture=item.subject[0],
+            flow=item.subject[1],
+            related=[list(ref) for ref in item.related],
+        )
+        findings.append(entry)
+        severities[item.finding.severity.value] += 1
+    stats: Json = {
+        "captures": len(results),
+        "packets": sum(r.capture.stats.packets for r in results),
+        "tcp_packets": sum(r.capture.stats.tcp for r in results),
+        "flows": len(flows),
+        **totals,
+        "findings": severities,
+    }
+    return {
+        "version": JSON_VERSION,
+        "captures": [_capture_json(i, r) for i, r in enumerate(results)],
+        "flows": flows,
+        "findings": findings,
+        "stats": stats,
+    }
