@@ -10,7 +10,7 @@ DEB_PACKAGES := tshark tcpdump nftables iproute2 tmux lua-luaossl
 # Hypothesis examples per decoder in the fuzz contract (tests/unit/test_decoder_contract.py).
 FUZZ_EXAMPLES ?= 10000
 
-.PHONY: all venv deps debs lint typecheck layers pytest test clean captures
+.PHONY: all venv deps debs lint typecheck layers pytest test clean captures demo
 
 all: test
 
@@ -61,6 +61,10 @@ pytest: venv
 	@$(BIN)/python tests/coverage_summary.py .coverage.json tcpinc_tools/wire
 
 test: deps lint typecheck layers pytest
+
+# The main job on a bundled capture: one full key exchange and two resumptions, decrypted.
+demo: venv
+	$(BIN)/tcpinc analyze --payload --keylog captures/resume.keys captures/resume.pcap
 
 # Regenerate captures/ byte for byte (tests/integration/test_gen_corpus.py checks they match).
 captures: venv

@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .commands import endpoint, gen, lab, wireshark
+from .commands import analyze, decrypt, endpoint, follow, gen, lab, wireshark
 
 __all__ = ["build_parser", "main"]
 
 # name -> module, in the order `tcpinc --help` lists them.
 _COMMANDS = {
+    "analyze": analyze,
+    "decrypt": decrypt,
+    "follow": follow,
     "gen": gen,
     "lab": lab,
     "endpoint": endpoint,

@@ -1,0 +1,262 @@
+"""Speed and memory of ``tcpinc analyze`` beside tshark and a bare dpkt read loop.
+
+    python bench/analyze_bench.py [--capture PCAP [--keylog KEYS]] [--packets N] [--no-tshark]
+
+Without ``--capture`` it makes (once, cached in bench/.cache/) a capture of at least
+``--packets`` packets (default 300,000) with the generator: rounds of the ``many`` scenario
+(1,000 overlapping connections: mixed TEPs and AEADs, resumptions, fallbacks to plain TCP,
+1% loss) and the ``bulk`` one (4 MiB of 64 KiB frames), each round with its own seed and
+shifted in time, and their key logs in one file. It also keeps the first half of the packets
+as a second capture, for the memory figure at two sizes.
+
+Figures, in one run, in packets per second (all packets of the file, as tshark counts them):
+
+    dpkt loop           ``for ts, buf in dpkt.pcap.Reader(f)``: reading records, nothing more
+    tshark              ``tshark -r CAPTURE -T fields -e tcp.options`` (a subprocess)
+    tcpinc analyze      the command as a subprocess (interpreter start and output included),
+                        no key log: the summary, ``--jsonl`` and ``--json``, each on the half
+                        and the whole capture, with the process's peak RSS (VmHWM)
+    analyze_streaming   the analysis in this process, without and with the key log (the
+                        latter decrypts every frame)
+
+Goals (issue 5), checked on ``tcpinc analyze`` (the summary): >= 10x tshark, >= 0.6x the
+dpkt loop, peak RSS < 150 MB and flat as the capture grows (the whole capture's peak at most
+1.25x the half's). The script prints each goal with "met" or "MISSED"; it does not fail.
+``--json`` builds one document of every connection, so its memory grows with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import dpkt
+
+from tcpinc_tools.analysis.streaming import analyze_streaming
+from tcpinc_tools.capture import CaptureReader, CaptureWriter
+from tcpinc_tools.keylog import KeyLog, KeyLogWriter
+from tcpinc_tools.sim.scenarios import generate
+
+CACHE: Final = Path(__file__).resolve().parent / ".cache"
+DEFAULT_PACKETS: Final = 300_000
+# One round of the mixed capture: (scenario, count, size).
+ROUND: Final = (("many", 1000, None), ("bulk", None, 4 << 20))
+GOAL_TSHARK: Final = 10.0
+GOAL_LOOP: Final = 0.6
+GOAL_RSS_MB: Final = 150.0
+FLAT_TOLERANCE: Final = 1.25  # the whole capture may cost this much more than its half
+
+
+class _Shifted:
+    """A packet sink that moves every timestamp by ``offset`` (rounds follow each other)."""
+
+    def __init__(self, writer: CaptureWriter, offset: float) -> None:
+        self.writer = writer
+        self.offset = offset
+        self.last = 0.0
+
+    def write_tcp(self, ts: float, src_ip: str, dst_ip: str, tcp: bytes) -> None:
+        self.last = ts + self.offset
+        self.writer.write_tcp(self.last, src_ip, dst_ip, tcp)
+
+
+def make_capture(path: Path, keys: Path, packets: int) -> None:
+    """Write rounds of generated traffic until ``packets`` packets (see the module doc)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp_keys = keys.with_name(keys.name + ".part")
+    tmp_keys.unlink(missing_ok=True)
+    offset = 0.0
+    written = 0
+    seed = 0
+    with CaptureWriter(tmp) as writer, KeyLogWriter(tmp_keys) as keylog:
+        while written < packets:
+            for name, count, size in ROUND:
+                sink = _Shifted(writer, offset)
+                summary = generate(name, sink, keylog=keylog, seed=seed, count=count, size=size)
+                written += summary.packets
+                offset = sink.last - 1767225600.0 + 1.0
+                print(f"  {name} seed {seed}: {summary.packets} packets ({written} in all)")
+            seed += 1
+    tmp.replace(path)
+    tmp_keys.replace(keys)
+
+
+def first_packets(source: Path, target: Path, count: int) -> None:
+    """The first ``count`` packets of ``source`` (all TCP) as a capture of their own."""
+    tmp = target.with_name(target.name + ".part")
+    with CaptureWriter(tmp) as writer:
+        for pkt in CaptureReader(source):
+            if pkt.number > count:
+                break
+            writer.write_frame(pkt.ts, pkt.frame)
+    tmp.replace(target)
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    packets: int
+    seconds: float
+    rss_mb: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.packets / self.seconds
+
+
+def timed(name: str, packets: int, run: Callable[[], object]) -> Figure:
+    start = time.perf_counter()
+    run()
+    return Figure(name, packets, time.perf_counter() - start)
+
+
+def dpkt_loop(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        for _ts, _buf in dpkt.pcap.Reader(handle):
+            count += 1
+    return count
+
+
+# Runs the CLI and reports the process's own peak RSS (VmHWM: the high-water mark of this
+# process image; getrusage's ru_maxrss would include the bench's own size at fork time).
+_WRAPPER: Final = """
+import sys
+from tcpinc_tools.cli import main
+status = main(sys.argv[1:])
+with open("/proc/self/status") as handle:
+    hwm = next(line.split()[1] for line in handle if line.startswith("VmHWM"))
+sys.stderr.write(f"\\nVmHWM {hwm}\\n")
+sys.exit(status)
+"""
+
+
+def subprocess_figure(name: str, packets: int, argv: list[str], *, python: bool) -> Figure:
+    """Run ``argv`` (``tcpinc`` arguments when ``python``) with stdout to /dev/null: the wall
+    time, and the peak RSS of a tcpinc run."""
+    if python:
+        argv = [sys.executable, "-c", _WRAPPER, *argv]
+    with open(os.devnull, "wb") as null:
+        start = time.perf_counter()
+        proc = subprocess.run(argv, stdout=null, stderr=subprocess.PIPE, check=False)
+        seconds = time.perf_counter() - start
+    stderr = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed: {' '.join(argv)}\n{stderr}")
+    rss = None
+    if python:
+        rss = int(stderr.rsplit("VmHWM ", 1)[1].split()[0]) / 1024
+    return Figure(name, packets, seconds, rss)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--capture", type=Path, help="a capture to use instead of the generated one"
+    )
+    parser.add_argument("--keylog", type=Path, help="its key log")
+    parser.add_argument("--packets", type=int, default=DEFAULT_PACKETS)
+    parser.add_argument("--no-tshark", action="store_true", help="skip the tshark figure")
+    args = parser.parse_args()
+
+    if args.capture is not None:
+        capture, keys = args.capture, args.keylog
+    else:
+        capture = CACHE / f"mixed-{args.packets}.pcap"
+        keys = capture.with_suffix(".keys")
+        if not capture.exists() or not keys.exists():
+            print(f"making {capture} (once; cached) ...")
+            make_capture(capture, keys, args.packets)
+    total = dpkt_loop(capture)
+    half = CACHE / f"{capture.stem}-half.pcap"
+    if not half.exists() or half.stat().st_mtime < capture.stat().st_mtime:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        first_packets(capture, half, total // 2)
+    size_mb = capture.stat().st_size / 1e6
+    print(f"capture: {capture} ({total} packets, {size_mb:.1f} MB)")
+
+    loop = timed("dpkt loop", total, lambda: dpkt_loop(capture))
+    figures = [loop]
+    tshark_fig: Figure | None = None
+    tshark = shutil.which("tshark")
+    if tshark and not args.no_tshark:
+        argv = [tshark, "-r", str(capture), "-T", "fields", "-e", "tcp.options"]
+        tshark_fig = subprocess_figure("tshark -T fields -e tcp.options", total, argv, python=False)
+        figures.append(tshark_fig)
+    # The CLI first (peak RSS at two sizes), while this process is still small.
+    half_packets = dpkt_loop(half)
+    runs: dict[str, tuple[Figure, Figure]] = {}
+    for label, extra in (("", []), (" --jsonl", ["--jsonl"]), (" --json", ["--json"])):
+        runs[label] = (
+            subprocess_figure(
+                f"tcpinc analyze{label} (half)",
+                half_packets,
+                ["analyze", *extra, str(half)],
+                python=True,
+            ),
+            subprocess_figure(
+                f"tcpinc analyze{label} (whole)",
+                total,
+                ["analyze", *extra, str(capture)],
+                python=True,
+            ),
+        )
+        figures += runs[label]
+    ours = timed(
+        "analyze_streaming (in-process)",
+        total,
+        lambda: analyze_streaming(capture, keep_flows=False),
+    )
+    figures.append(ours)
+    if keys is not None:
+        keylog = KeyLog.load(keys)
+        figures.append(
+            timed(
+                "  the same with the key log",
+                total,
+                lambda: analyze_streaming(capture, keylog=keylog, keep_flows=False),
+            )
+        )
+    cli_half, cli_full = runs[""]
+
+    print(
+        f"\n{'':38} {'packets/s':>10} {'seconds':>8} {'vs loop':>8} {'vs tshark':>9} {'RSS MB':>7}"
+    )
+    for fig in figures:
+        vs_tshark = f"{fig.rate / tshark_fig.rate:8.1f}x" if tshark_fig else "        -"
+        rss = f"{fig.rss_mb:7.1f}" if fig.rss_mb is not None else "      -"
+        print(
+            f"{fig.name:38} {fig.rate:10.0f} {fig.seconds:8.2f} {fig.rate / loop.rate:7.2f}x "
+            f"{vs_tshark} {rss}"
+        )
+    print("\ngoals (tcpinc analyze, the summary, no key log; RSS: its peak):")
+    if tshark_fig is not None:
+        ratio = cli_full.rate / tshark_fig.rate
+        print(f"  >= {GOAL_TSHARK:.0f}x tshark: {ratio:.1f}x  {verdict(ratio >= GOAL_TSHARK)}")
+    ratio = cli_full.rate / loop.rate
+    print(f"  >= {GOAL_LOOP}x the dpkt loop: {ratio:.2f}x  {verdict(ratio >= GOAL_LOOP)}")
+    peak = max(cli_half.rss_mb or 0.0, cli_full.rss_mb or 0.0)
+    print(f"  peak RSS < {GOAL_RSS_MB:.0f} MB: {peak:.1f} MB  {verdict(peak < GOAL_RSS_MB)}")
+    grow = (cli_full.rss_mb or 0.0) / (cli_half.rss_mb or 1.0)
+    print(
+        f"  RSS flat: {cli_half.rss_mb:.1f} MB at {half_packets} packets, {cli_full.rss_mb:.1f} MB"
+        f" at {total} ({grow:.2f}x)  {verdict(grow <= FLAT_TOLERANCE)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Analyzing a capture with each connection handed out as soon as it is finished.
+
+:func:`analyze_streaming` is :func:`~.analyzer.analyze_capture` for consumers that report
+flows as they go (``tcpinc analyze --jsonl``) and for long captures: its analyzer ends a
+closed connection once it has been quiet for :data:`~tcpinc_tools.capture.expiry.LINGER`
+seconds of capture time (:class:`~tcpinc_tools.capture.expiry.ExpiringFlowTable`), calls
+``on_flow`` with its result at once, and keeps nothing of it but the small summary the
+cross-connection checks need. Memory then follows the connections open at one time, not
+the length of the capture.
+
+>>> result = analyze_streaming("big.pcap", on_flow=print, keep_flows=False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Final
+
+from ..capture.expiry import LINGER, ExpiringFlowTable, UpdateObserver
+from ..capture.packet import TcpPacket
+from ..capture.reader import CaptureReader, CaptureSource, capture_name
+from ..capture.stream import DEFAULT_LIMITS
+from ..errors import CaptureError
+from ..keylog import KeyLog
+from .analyzer import PROGRESS_EVERY, Analyzer
+from .model import AnalysisResult, CaptureInfo, FlowResult, StreamRecord
+
+__all__ = ["EXPIRE_INTERVAL", "StreamingAnalyzer", "analyze_streaming"]
+
+# Seconds of capture time between two looks for flows to end (one look is cheap: it stops at
+# the first recently active flow).
+EXPIRE_INTERVAL: Final = 1.0
+
+
+class StreamingAnalyzer(Analyzer):
+    """An :class:`~.analyzer.Analyzer` whose flow table ends closed, quiet flows; their
+    results come out of :meth:`take_finished` while the capture is still being read."""
+
+    def __init__(
+        self,
+        keylog: KeyLog | None = None,
+        *,
+        payload: bool = False,
+        capture: int = 0,
+        name: str = "<packets>",
+        linger: float = LINGER,
+        frame_sink: Callable[[StreamRecord], None] | None = None,
+        observer: UpdateObserver | None = None,
+    ) -> None:
+        super().__init__(keylog, payload=payload, capture=capture, name=name, frame_sink=frame_sink)
+        self.table: ExpiringFlowTable = ExpiringFlowTable(
+            limits=DEFAULT_LIMITS, linger=linger, observer=observer
+        )
+        self._next_expiry: float | None = None
+
+    def feed(self, pkt: TcpPacket) -> None:
+        super().feed(pkt)
+        ts = pkt.ts
+        if self._next_expiry is None:
+            self._next_expiry = ts + EXPIRE_INTERVAL
+        elif ts >= self._next_expiry:
+            self._next_expiry = ts + EXPIRE_INTERVAL
+            ended = self.table.expire(ts)
+            if ended:
+                self._end(ended)
+
+
+def analyze_streaming(
+    path: CaptureSource,
+    *,
+    keylog: KeyLog | None = None,
+    payload: bool = False,
+    capture: int = 0,
+    on_flow: Callable[[FlowResult], None] | None = None,
+    keep_flows: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    frame_sink: Callable[[StreamRecord], None] | None = None,
+    observer: UpdateObserver | None = None,
+    linger: float = LINGER,
+) -> AnalysisResult:
+    """Analyze a capture file (or binary file object), calling ``on_flow`` with each
+    connection as it finishes (in the order they finish; the rest at the end, by id).
+
+    The result is :func:`~.analyzer.analyze_capture`'s, with ``flows`` holding every flow
+    by id when ``keep_flows`` is set and none otherwise. ``progress(done, total)`` gets
+    the bytes read and the file size (0 when unknown) every few thousand packets and at the
+    end. ``frame_sink`` gets every tcpcrypt message and frame as it is delimited,
+    ``observer`` every flow-table update (see
+    :class:`~tcpinc_tools.capture.expiry.ExpiringFlowTable`). A capture that cannot be read
+    on does not raise: the error is in
+    ``capture_errors``, and every flow decoded before it is still handed out.
+    """
+    name = capture_name(path)
+    size: int | None = None
+    if isinstance(path, str | os.PathLike):
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
+    analyzer = StreamingAnalyzer(
+        keylog,
+        payload=payload,
+        capture=capture,
+        name=name,
+        linger=linger,
+        frame_sink=frame_sink,
+        observer=observer,
+    )
+    kept: list[FlowResult] = []
+
+    def hand_out(flows: list[FlowResult]) -> None:
+        for flow in flows:
+            if on_flow is not None:
+                on_flow(flow)
+            if keep_flows:
+                kept.append(flow)
+
+    reader = CaptureReader(path)
+    error: CaptureError | None = None
+    done = 0
+    try:
+        for count, pkt in enumerate(reader, start=1):
+            analyzer.feed(pkt)
+            if analyzer.flows_done != done:
+                done = analyzer.flows_done
+                hand_out(analyzer.take_finished())
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(reader.position, size or 0)
+    except CaptureError as exc:
+        error = exc
+    if progress is not None:
+        progress(reader.position, size or 0)
+    info = CaptureInfo(
+        name=name,
+        format=reader.format,
+        stats=reader.stats,
+        error=str(error) if error is not None else None,
+        error_offset=error.offset if error is not None else None,
+        size=size,
+    )
+    result = analyzer.finish(capture_info=info, error=error)
+    hand_out(result.flows)
+    result.flows = sorted(kept, key=lambda f: f.id)
+    return result
