@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .commands import analyze, decrypt, endpoint, follow, gen, lab, wireshark
+from .commands import analyze, decrypt, endpoint, follow, gen, lab, monitor, wireshark
 
 __all__ = ["build_parser", "main"]
 
@@ -25,6 +25,7 @@ _COMMANDS = {
     "gen": gen,
     "lab": lab,
     "endpoint": endpoint,
+    "monitor": monitor,
     "wireshark": wireshark,
 }
 
