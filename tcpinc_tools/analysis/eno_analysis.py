@@ -46,9 +46,16 @@ from ..wire.constants import (
     tep_name,
 )
 from ..wire.eno import EnoOption, EnoOutcome, EnoSuboption, Role, decode_eno_option, negotiate
-from ..wire.tcp_options import TcpOption, is_eno_option, iter_tcp_options, syn_option_report
+from ..wire.tcp_options import (
+    SynOptionReport,
+    TcpOption,
+    is_eno_option,
+    iter_tcp_options,
+    syn_option_report,
+)
 from ..wire.tcpcrypt import decode_resume_suboption
 from .model import EnoResult, FindingSink, Status
+from .option_space import space_note_text
 
 __all__ = ["TCPCRYPT_TEPS", "EnoTracker", "Negotiated"]
 
@@ -81,19 +88,6 @@ _MIN_ENO: Final[dict[tuple[Dialect, bool], int]] = {
 # Consecutive NOPs that alignment never needs (stacks use at most two): an overwritten option.
 _NOP_RUN: Final = 3
 
-_OPTION_NAMES: Final[dict[int, str]] = {
-    TcpOptionKind.EOL: "EOL",
-    TcpOptionKind.NOP: "NOP",
-    TcpOptionKind.MSS: "MSS",
-    TcpOptionKind.WINDOW_SCALE: "window scale",
-    TcpOptionKind.SACK_PERMITTED: "SACK-permitted",
-    TcpOptionKind.SACK: "SACK",
-    TcpOptionKind.TIMESTAMPS: "timestamps",
-    TcpOptionKind.MPTCP: "MPTCP",
-    TcpOptionKind.TFO: "TFO",
-    TcpOptionKind.ENO: "ENO",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Negotiated:
@@ -121,6 +115,7 @@ class _Side:
         "space_left",
         "stripped_at",
         "syn_count",
+        "syn_decoded",
         "syn_only",
         "syn_options",
         "syn_packet",
@@ -132,6 +127,7 @@ class _Side:
         self.syn_count = 0
         self.syn_options: bytes | None = None  # option bytes of the first SYN-form segment
         self.syn_raw: bytes | None = None  # its (first) ENO option
+        self.syn_decoded: EnoOption | None = None  # syn_raw decoded (once it has been)
         self.syn_packet: int | None = None
         self.syn_only = False  # a SYN without ACK was sent (an active opener)
         self.multiple = False
@@ -149,7 +145,7 @@ class _Side:
 class EnoTracker:
     """ENO checks on one connection's handshake segments (see the module doc)."""
 
-    __slots__ = ("_flags_noted", "_negotiated", "_outcome_cache", "_sides", "sink")
+    __slots__ = ("_enabled", "_flags_noted", "_negotiated", "_outcome_cache", "_sides", "sink")
 
     def __init__(self, sink: FindingSink) -> None:
         self.sink = sink
@@ -157,6 +153,7 @@ class EnoTracker:
         self._negotiated: Negotiated | bool | None = False  # False: not decided yet
         self._flags_noted: set[str] | None = None  # created when first needed
         self._outcome_cache: tuple[tuple[bytes | None, bytes | None, str], EnoOutcome] | None = None
+        self._enabled = False  # enabled() once true stays true (cached)
 
     @property
     def active(self) -> bool:
@@ -237,7 +234,7 @@ class EnoTracker:
             return
         me.eno_kind = enos[0].kind
         if first:
-            self._space_note(report.options, report.total_used, report.space_left, kind, number)
+            self._space_note(report, kind, number)
         if raw is not None and (first or raw != me.syn_raw):
             self._inspect(raw, number, me)
         if payload_len:
@@ -273,24 +270,8 @@ class EnoTracker:
 
     # -- per-option checks --------------------------------------------------------------
 
-    def _space_note(
-        self, options: tuple[TcpOption, ...], used: int, left: int, kind: str, number: int
-    ) -> None:
-        parts = []
-        for opt in options:
-            if opt.kind == TcpOptionKind.EOL:
-                parts.append("EOL 1")
-                continue
-            name = _OPTION_NAMES.get(opt.kind, f"kind {opt.kind}")
-            if opt.kind == TcpOptionKind.EXPERIMENTAL_1 and is_eno_option(opt):
-                name = "ENO (kind 253)"
-            parts.append(f"{name} {opt.length}")
-        self.sink.add(
-            "tcpeno.option_space",
-            f"{kind} uses {used} of {TCP_OPTION_SPACE} option bytes ({', '.join(parts)}); "
-            f"{left} left",
-            packet=number,
-        )
+    def _space_note(self, report: SynOptionReport, kind: str, number: int) -> None:
+        self.sink.add("tcpeno.option_space", space_note_text(report, kind), packet=number)
 
     def _nop_run(self, options: tuple[TcpOption, ...], kind: str, number: int) -> None:
         """A run of NOPs longer than alignment needs, in a SYN without ENO: what a middlebox
@@ -335,6 +316,8 @@ class EnoTracker:
         except DecodeError as exc:
             self.sink.add(exc.expert_id, str(exc), packet=number)
             return
+        if raw == me.syn_raw:
+            me.syn_decoded = opt
         if opt.kind == TcpOptionKind.EXPERIMENTAL_1:
             self._once("tcpeno.legacy_kind", f"option {raw.hex()}", number)
         gopt = opt.global_suboption
@@ -440,11 +423,17 @@ class EnoTracker:
 
     def enabled(self) -> bool:
         """RFC 8547 §4.6: both sides sent an ACK segment carrying ENO, and nothing made ENO
-        fall back on the way: encryption is enabled, the TEP owns the byte streams."""
+        fall back on the way: encryption is enabled, the TEP owns the byte streams. Once
+        true it stays true (what comes after enabling does not undo it)."""
+        if self._enabled:
+            return True
         c, s = self._sides
-        if self.negotiated() is None or not (c.ack_with_eno and s.ack_with_eno):
+        if not (c.ack_with_eno and s.ack_with_eno) or self.negotiated() is None:
             return False
-        return not any(x.changed_at or x.stripped_at for x in self._sides)
+        if c.changed_at or c.stripped_at or s.changed_at or s.stripped_at:
+            return False
+        self._enabled = True
+        return True
 
     def plain(self) -> bool:
         """Both SYN-form segments were seen and neither carried an ENO option."""
@@ -459,10 +448,12 @@ class EnoTracker:
         me = self._sides[side]
         if me.syn_raw is None or me.syn_packet is None:
             return None
-        try:
-            opt = decode_eno_option(me.syn_raw, syn=True)
-        except DecodeError:
-            return None
+        opt = me.syn_decoded
+        if opt is None:
+            try:
+                opt = decode_eno_option(me.syn_raw, syn=True)
+            except DecodeError:
+                return None
         for sub in opt.suboptions:
             if sub.v and len(sub.data) >= RESUME_HALF_LEN and sub.tep in TCPCRYPT_TEPS[opt.dialect]:
                 return sub, me.syn_packet

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from ..capture.flows import Direction, Flow, FlowUpdate
@@ -69,6 +69,7 @@ class FlowAnalysis:
     __slots__ = (
         "_anomalies_seen",
         "_early",
+        "_idle",
         "_pending",
         "_pending_bytes",
         "_pending_open",
@@ -95,11 +96,23 @@ class FlowAnalysis:
         self._pending: list[tuple[int, tuple[Chunk, ...], int]] | None = None
         self._pending_open = True
         self._pending_bytes = 0
+        # Nothing left to analyze (plain TCP, or ENO fell back): packets other than SYNs
+        # only bring the flow table's anomalies (see on_packet).
+        self._idle = False
 
     # -- input ---------------------------------------------------------------------------
 
     def on_packet(self, pkt: TcpPacket, update: FlowUpdate) -> None:
         """One packet of the flow, after the flow table filed it."""
+        if self._idle and not pkt.flags & _SYN:
+            # Not tracking, no tcpcrypt, no pending bytes: the rest of this method would do
+            # nothing but look for new anomalies.
+            if len(self.flow.anomalies) != self._anomalies_seen:
+                try:
+                    self._anomalies()
+                except Exception as exc:
+                    self._failed(exc, pkt.number)
+            return
         side = 0 if update.direction is Direction.CLIENT_TO_SERVER else 1
         try:
             if self._tracking:
@@ -151,6 +164,7 @@ class FlowAnalysis:
             if self.tc is None:
                 self._pending = None
                 self._pending_open = False
+                self._idle = True
 
     def _remember_segment(self, side: int, pkt: TcpPacket, update: FlowUpdate) -> None:
         early = self._early
@@ -209,6 +223,7 @@ class FlowAnalysis:
         self.tc = None
         self._pending = None
         self._pending_open = False
+        self._idle = True
 
     # -- the end -------------------------------------------------------------------------
 
@@ -243,6 +258,16 @@ class FlowAnalysis:
             first_packet=self.first_packet,
         )
         return result, self._summary(eno)
+
+    def release(self) -> None:
+        """After :meth:`finish`: break the reference cycles of the flow's state (its streams
+        report to the flow, tcpcrypt's streams to their tracker), so that reference counting
+        frees it as soon as the caller lets go, not the cyclic collector much later."""
+        self.flow.c2s.detach()
+        self.flow.s2c.detach()
+        if self.tc is not None:
+            self.tc.release()
+            self.tc = None
 
     def _close_checks(self, tc: TcpcryptTracker, eno: EnoResult) -> TcpcryptResult:
         """RFC 8548 §3.7: a FIN without FINp is a truncation; §8: RST is unauthenticated."""
@@ -285,7 +310,7 @@ class FlowAnalysis:
                     "attacker can do this",
                     packet=rst.packet_number,
                 )
-        return replace(tc.result(), fin_authenticated=fin_authenticated)
+        return tc.result(fin_authenticated=fin_authenticated)
 
     def _psh_checks(self, tc: TcpcryptTracker) -> None:
         early = self._early or []

@@ -23,7 +23,7 @@ from ..capture.reader import CaptureReader, CaptureSource, capture_name
 from ..capture.stream import DEFAULT_LIMITS
 from ..errors import CaptureError
 from ..keylog import KeyLog
-from .analyzer import PROGRESS_EVERY, Analyzer
+from .analyzer import PROGRESS_EVERY, Analyzer, relaxed_gc
 from .model import AnalysisResult, CaptureInfo, FlowResult, StreamRecord
 
 __all__ = ["EXPIRE_INTERVAL", "StreamingAnalyzer", "analyze_streaming"]
@@ -116,30 +116,31 @@ def analyze_streaming(
             if keep_flows:
                 kept.append(flow)
 
-    reader = CaptureReader(path)
-    error: CaptureError | None = None
-    done = 0
-    try:
-        for count, pkt in enumerate(reader, start=1):
-            analyzer.feed(pkt)
-            if analyzer.flows_done != done:
-                done = analyzer.flows_done
-                hand_out(analyzer.take_finished())
-            if progress is not None and count % PROGRESS_EVERY == 0:
-                progress(reader.position, size or 0)
-    except CaptureError as exc:
-        error = exc
-    if progress is not None:
-        progress(reader.position, size or 0)
-    info = CaptureInfo(
-        name=name,
-        format=reader.format,
-        stats=reader.stats,
-        error=str(error) if error is not None else None,
-        error_offset=error.offset if error is not None else None,
-        size=size,
-    )
-    result = analyzer.finish(capture_info=info, error=error)
-    hand_out(result.flows)
-    result.flows = sorted(kept, key=lambda f: f.id)
-    return result
+    with relaxed_gc():  # the collector would walk every open flow again and again
+        reader = CaptureReader(path)
+        error: CaptureError | None = None
+        done = 0
+        try:
+            for count, pkt in enumerate(reader, start=1):
+                analyzer.feed(pkt)
+                if analyzer.flows_done != done:
+                    done = analyzer.flows_done
+                    hand_out(analyzer.take_finished())
+                if progress is not None and count % PROGRESS_EVERY == 0:
+                    progress(reader.position, size or 0)
+        except CaptureError as exc:
+            error = exc
+        if progress is not None:
+            progress(reader.position, size or 0)
+        info = CaptureInfo(
+            name=name,
+            format=reader.format,
+            stats=reader.stats,
+            error=str(error) if error is not None else None,
+            error_offset=error.offset if error is not None else None,
+            size=size,
+        )
+        result = analyzer.finish(capture_info=info, error=error)
+        hand_out(result.flows)
+        result.flows = sorted(kept, key=lambda f: f.id)
+        return result

@@ -411,6 +411,11 @@ class TcpcryptTracker:
 
     # -- the end -------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """After :meth:`finish` and the last :meth:`result`: drop both streams (they point
+        back at this tracker), so reference counting frees the tracker at once."""
+        self.dirs = ()
+
     def finish(self) -> None:
         """End of both streams: what was left unparsed, keys settled with what was seen."""
         for st in self.dirs:
@@ -442,7 +447,7 @@ class TcpcryptTracker:
             return False  # no frame at all, so no FINp
         return None
 
-    def result(self) -> TcpcryptResult:
+    def result(self, *, fin_authenticated: bool | None = None) -> TcpcryptResult:
         a, b = (self.dirs[0], self.dirs[1]) if self.dirs[0].a_side else self.dirs[::-1]
         decrypted = sum(st.decrypted for st in self.dirs)
         frames = sum(st.frames for st in self.dirs)
@@ -476,7 +481,7 @@ class TcpcryptTracker:
             frames_a_to_b=a.frames,
             frames_b_to_a=b.frames,
             rekeys=max(a.generation, b.generation),
-            fin_authenticated=None,
+            fin_authenticated=fin_authenticated,
             decrypted=decrypted > 0,
             decrypt_failures=sum(st.failures for st in self.dirs),
             plaintext_a_to_b=bytes(a.plaintext) if a.plaintext is not None else None,

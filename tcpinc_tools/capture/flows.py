@@ -20,8 +20,8 @@ missing rest becomes a gap once the peer acknowledges past it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from enum import Enum
+from typing import Final, NamedTuple
 
 from ..wire.constants import TcpFlag
 from .packet import TcpPacket
@@ -58,8 +58,11 @@ __all__ = [
 Endpoint = tuple[str, int]
 _FlowKey = tuple[Endpoint, Endpoint]
 
-_SYN = int(TcpFlag.SYN)
-_ACK = int(TcpFlag.ACK)
+_SYN: Final = int(TcpFlag.SYN)
+_ACK: Final = int(TcpFlag.ACK)
+_C2S: Final = Direction.CLIENT_TO_SERVER
+_S2C: Final = Direction.SERVER_TO_CLIENT
+_NO_ENDED: Final[tuple[FlowUpdate, ...]] = ()
 
 
 class Flow:
@@ -136,14 +139,15 @@ class Flow:
             self.anomalies_suppressed += 1
 
 
-@dataclass(frozen=True, slots=True)
-class FlowUpdate:
+class FlowUpdate(NamedTuple):
     """What one packet did: its flow and direction, and the bytes it made contiguous.
 
     ``chunks`` are ``(stream offset, bytes)`` of ``direction``, in order; a jump between
     offsets is a gap given up (an anomaly on the flow says which). ``ended`` holds the final
     updates of flows that ended before this packet was filed (evicted from a full table, or
     replaced by a new connection on the same port pair): one per direction, ``final`` set.
+
+    Immutable, compared by value; a named tuple because one is made per packet.
     """
 
     flow: Flow
@@ -191,12 +195,15 @@ class FlowTable:
         a = (pkt.src, pkt.sport)
         b = (pkt.dst, pkt.dport)
         key = (a, b) if a <= b else (b, a)
-        ended: list[FlowUpdate] = []
-        reuse: FlowAnomaly | None = None
         flow = self._flows.get(key)
         if flow is not None:
             self._flows.move_to_end(key)
-            verdict = _Syn.FILE if not pkt.flags & _SYN else _syn_verdict(flow, pkt)
+            if not pkt.flags & _SYN:
+                return self._file(flow, pkt, False, _NO_ENDED)
+        ended: list[FlowUpdate] = []
+        reuse: FlowAnomaly | None = None
+        if flow is not None:
+            verdict = _syn_verdict(flow, pkt)
             if verdict is _Syn.ISN_CHANGED:
                 return self._ignore_syn(flow, pkt)
             if verdict is _Syn.NEW_CONNECTION:
@@ -217,7 +224,7 @@ class FlowTable:
             flow = self._new_flow(key, pkt)
             if reuse is not None:
                 flow.note(reuse)
-        return self._file(flow, pkt, new_flow, tuple(ended))
+        return self._file(flow, pkt, new_flow, tuple(ended) if ended else _NO_ENDED)
 
     def flush(self) -> list[FlowUpdate]:
         """End of capture: give up every gap and return each flow's final updates (two per
@@ -244,17 +251,24 @@ class FlowTable:
     def _file(
         self, flow: Flow, pkt: TcpPacket, new_flow: bool, ended: tuple[FlowUpdate, ...]
     ) -> FlowUpdate:
-        direction = flow.direction_of(pkt)
-        stream = flow.stream(direction)
+        client = flow.client
+        if pkt.sport == client[1] and pkt.src == client[0]:
+            direction, stream, peer = _C2S, flow.c2s, flow.s2c
+        else:
+            direction, stream, peer = _S2C, flow.s2c, flow.c2s
+        number = pkt.number
         flow.packets += 1
         flow.last_ts = pkt.ts
-        flow.last_packet_number = pkt.number
+        flow.last_packet_number = number
         flags = pkt.flags
-        stream.record_handshake(pkt.number, pkt.seq, pkt.ack, flags, pkt.options)
-        chunks = stream.add(pkt.seq, flags, pkt.payload, pkt.number)
+        if stream.handshake_open:
+            stream.record_handshake(number, pkt.seq, pkt.ack, flags, pkt.options)
+        chunks = stream.add(pkt.seq, flags, pkt.payload, number)
         if flags & _ACK:
-            flow.stream(direction.reverse).acknowledge(pkt.ack)
-        return FlowUpdate(flow, direction, pkt.number, tuple(chunks), new_flow, False, ended)
+            peer.acknowledge(pkt.ack)
+        return FlowUpdate(
+            flow, direction, number, tuple(chunks) if chunks else (), new_flow, False, ended
+        )
 
     def _ignore_syn(self, flow: Flow, pkt: TcpPacket) -> FlowUpdate:
         direction = flow.direction_of(pkt)

@@ -26,7 +26,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Final, NamedTuple
 
 from ..wire.constants import TcpFlag
 
@@ -94,6 +94,7 @@ _SYN: Final = int(TcpFlag.SYN)
 _FIN: Final = int(TcpFlag.FIN)
 _RST: Final = int(TcpFlag.RST)
 _ACK: Final = int(TcpFlag.ACK)
+_SYN_FIN_RST: Final = _SYN | _FIN | _RST
 
 # A contiguous piece of a stream: (stream offset of its first byte, the bytes).
 Chunk = tuple[int, bytes]
@@ -139,9 +140,10 @@ class FlowAnomaly:
     direction: Direction | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class HandshakeSegment:
-    """A segment of the handshake as sent, for checking the ENO option on each of them."""
+class HandshakeSegment(NamedTuple):
+    """A segment of the handshake as sent, for checking the ENO option on each of them.
+
+    Immutable; a named tuple because several are kept per flow (cheaper to make)."""
 
     packet_number: int
     seq: int
@@ -156,6 +158,10 @@ class StreamMark:
 
     packet_number: int
     offset: int
+
+
+def _ignore(anomaly: FlowAnomaly) -> None:
+    """What a detached stream does with an anomaly."""
 
 
 class Budget:
@@ -189,6 +195,7 @@ class Stream:
         "gap_bytes",
         "gaps",
         "handshake",
+        "handshake_open",
         "isn",
         "keepalives",
         "next_offset",
@@ -217,6 +224,8 @@ class Stream:
         self.fin: StreamMark | None = None
         self.rst: StreamMark | None = None
         self.handshake: list[HandshakeSegment] = []
+        # record_handshake still keeps segments (the window and the limit allow more).
+        self.handshake_open = limits.handshake_segments > 0
         self.acks_recorded = 0
         self._limits = limits
         self._budget = budget
@@ -267,6 +276,18 @@ class Stream:
             self.handshake.append(HandshakeSegment(packet_number, seq, ack, flags, options))
             if flags & _ACK:
                 self.acks_recorded += 1
+            self.handshake_open = (
+                self.acks_recorded <= HANDSHAKE_SEGMENTS_AFTER_ACK
+                and len(self.handshake) < self._limits.handshake_segments
+            )
+        else:
+            self.handshake_open = False
+
+    def detach(self) -> None:
+        """The flow is over: stop reporting anomalies to it. The report function is usually
+        a method of the flow that holds this stream; dropping it breaks that reference
+        cycle, so reference counting frees the flow at once (not the cyclic collector)."""
+        self._note = _ignore
 
     def acknowledge(self, ack: int) -> None:
         """The peer acknowledged ``ack``: bytes before it reached the receiver."""
@@ -278,6 +299,13 @@ class Stream:
 
     def add(self, seq: int, flags: int, payload: bytes, packet_number: int) -> list[Chunk]:
         """One segment of this direction; returns the chunks it makes contiguous."""
+        if (
+            not payload
+            and not flags & _SYN_FIN_RST
+            and self.base_seq is not None
+            and not self._pending_starts
+        ):
+            return []  # a bare ACK of a numbered stream with nothing buffered: nothing to do
         syn = flags & _SYN
         if flags & _RST:
             # RFC 9293 §3.5.3: a reset ends the stream; its payload (RFC 1122 §4.2.2.12

@@ -46,6 +46,10 @@ MIXED_KINDS = "tcpeno.mixed_kinds"
 TFO_WITH_ENO = "tcpeno.tfo_with_eno"
 
 _ENO_EXID_BYTES = ENO_EXID.to_bytes(2, "big")
+_EOL = int(TcpOptionKind.EOL)
+_NOP = int(TcpOptionKind.NOP)
+_ENO = int(TcpOptionKind.ENO)
+_EXP1 = int(TcpOptionKind.EXPERIMENTAL_1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,32 +76,43 @@ class TcpOption:
 # kind, length (counting kind and length), data.
 def iter_tcp_options(data: bytes) -> Iterator[TcpOption]:
     """Walk a TCP header's option bytes (after the 20 fixed bytes). Never raises."""
-    data = bytes(data)
+    return iter(_walk(bytes(data)))
+
+
+# RFC 9293 §3.1 (Options): the walk itself, as a list (no generator frames per option).
+def _walk(data: bytes) -> list[TcpOption]:
+    out: list[TcpOption] = []
+    append = out.append
     end = len(data)
     i = 0
     while i < end:
         kind = data[i]
-        if kind == TcpOptionKind.EOL:
+        if kind == _EOL:
             padding = data[i + 1 :]
             error = DATA_AFTER_EOL if any(padding) else None
-            yield TcpOption(kind, i, padding, data[i:], error)
-            return
-        if kind == TcpOptionKind.NOP:
-            yield TcpOption(kind, i, b"", data[i : i + 1])
+            append(TcpOption(kind, i, padding, data[i:], error))
+            break
+        if kind == _NOP:
+            append(_NOPS[i] if i < TCP_OPTION_SPACE else TcpOption(kind, i, b"", b"\x01"))
             i += 1
             continue
         if i + 1 >= end:
-            yield TcpOption(kind, i, b"", data[i:], PAST_END)
-            return
+            append(TcpOption(kind, i, b"", data[i:], PAST_END))
+            break
         length = data[i + 1]
         if length < 2:
-            yield TcpOption(kind, i, data[i + 2 :], data[i:], BAD_LENGTH)
-            return
+            append(TcpOption(kind, i, data[i + 2 :], data[i:], BAD_LENGTH))
+            break
         if i + length > end:
-            yield TcpOption(kind, i, data[i + 2 :], data[i:], PAST_END)
-            return
-        yield TcpOption(kind, i, data[i + 2 : i + length], data[i : i + length])
+            append(TcpOption(kind, i, data[i + 2 :], data[i:], PAST_END))
+            break
+        append(TcpOption(kind, i, data[i + 2 : i + length], data[i : i + length]))
         i += length
+    return out
+
+
+# The NOP option at each offset of a 40-byte option area (options are immutable: shared).
+_NOPS: tuple[TcpOption, ...] = tuple(TcpOption(_NOP, i, b"", b"\x01") for i in range(40))
 
 
 # RFC 9293 §3.1: the options end on a 32-bit boundary, padded with zeros (EOL is 0).
@@ -255,7 +270,13 @@ class SynOptionReport:
 
     @property
     def eno_options(self) -> tuple[TcpOption, ...]:
-        return tuple(o for o in self.options if is_eno_option(o))
+        return tuple(
+            [
+                o
+                for o in self.options
+                if o.kind == _ENO or (o.kind == _EXP1 and o.data[:2] == _ENO_EXID_BYTES)
+            ]
+        )
 
 
 _OPTION_ERROR_TEXT = {
@@ -267,35 +288,44 @@ _OPTION_ERROR_TEXT = {
 
 def syn_option_report(data: bytes) -> SynOptionReport:
     """Check the option bytes of a SYN segment. Never raises."""
-    options = tuple(iter_tcp_options(data))
-    anomalies = [
-        OptionAnomaly(o.error, o.offset, f"kind {o.kind}: {_OPTION_ERROR_TEXT[o.error]}")
-        for o in options
-        if o.error is not None
-    ]
-    enos = [o for o in options if is_eno_option(o)]
-    # RFC 8547 §4.1: more than one ENO option in a SYN means no ENO at all.
-    if len(enos) > 1:
-        anomalies.append(
-            OptionAnomaly(
-                MULTIPLE_ENO,
-                enos[1].offset,
-                f"{len(enos)} ENO options in one SYN (treated as none, RFC 8547 §4.1)",
-            )
-        )
-    # RFC 8547 §11: a segment must not carry both kind 69 and kind 253/0x454E.
-    kinds = [o.kind for o in enos]
-    if TcpOptionKind.ENO in kinds and TcpOptionKind.EXPERIMENTAL_1 in kinds:
-        second = next(o for o in enos if o.kind != enos[0].kind)
-        anomalies.append(
-            OptionAnomaly(
-                MIXED_KINDS,
-                second.offset,
-                "ENO under kind 69 and kind 253/ExID 0x454E in one segment (RFC 8547 §11)",
-            )
-        )
-    # RFC 8547 §4.7: a SYN+ENO segment must not carry a non-empty TFO option (RFC 7413).
+    options = tuple(_walk(bytes(data)))
+    anomalies: list[OptionAnomaly] = []
+    enos: list[TcpOption] = []
+    space: list[tuple[int, int]] = []
+    total = 0
+    for o in options:
+        kind = o.kind
+        if o.error is not None:
+            text = _OPTION_ERROR_TEXT[o.error]
+            anomalies.append(OptionAnomaly(o.error, o.offset, f"kind {kind}: {text}"))
+        if kind == _ENO or (kind == _EXP1 and o.data[:2] == _ENO_EXID_BYTES):
+            enos.append(o)
+        # EOL counts one byte: the padding after it is free space.
+        size = 1 if kind == _EOL else len(o.raw)
+        space.append((kind, size))
+        total += size
     if enos:
+        # RFC 8547 §4.1: more than one ENO option in a SYN means no ENO at all.
+        if len(enos) > 1:
+            anomalies.append(
+                OptionAnomaly(
+                    MULTIPLE_ENO,
+                    enos[1].offset,
+                    f"{len(enos)} ENO options in one SYN (treated as none, RFC 8547 §4.1)",
+                )
+            )
+        # RFC 8547 §11: a segment must not carry both kind 69 and kind 253/0x454E.
+        kinds = [o.kind for o in enos]
+        if TcpOptionKind.ENO in kinds and TcpOptionKind.EXPERIMENTAL_1 in kinds:
+            second = next(o for o in enos if o.kind != enos[0].kind)
+            anomalies.append(
+                OptionAnomaly(
+                    MIXED_KINDS,
+                    second.offset,
+                    "ENO under kind 69 and kind 253/ExID 0x454E in one segment (RFC 8547 §11)",
+                )
+            )
+        # RFC 8547 §4.7: a SYN+ENO segment must not carry a non-empty TFO option (RFC 7413).
         for o in options:
             if o.kind == TcpOptionKind.TFO and o.data:
                 anomalies.append(
@@ -305,13 +335,12 @@ def syn_option_report(data: bytes) -> SynOptionReport:
                         "non-empty TFO option beside ENO (RFC 8547 §4.7)",
                     )
                 )
-    anomalies.sort(key=lambda a: a.offset)
-    space_used = tuple((o.kind, 1 if o.kind == TcpOptionKind.EOL else o.length) for o in options)
-    total = sum(n for _, n in space_used)
+    if len(anomalies) > 1:
+        anomalies.sort(key=lambda a: a.offset)
     return SynOptionReport(
         options=options,
         anomalies=tuple(anomalies),
-        space_used=space_used,
+        space_used=tuple(space),
         total_used=total,
         space_left=TCP_OPTION_SPACE - total,
     )
