@@ -349,7 +349,12 @@ class KeyLog:
                     self.notes.append(f"{state.path}: replaced or truncated; read from its start")
                     state.offset = state.lineno = 0
                 state.identity = identity
-                handle.seek(state.offset)
+                if stat.S_ISREG(info.st_mode):
+                    handle.seek(state.offset)
+                elif state.offset:
+                    # A pipe (`--keylog <(cat a.keys b.keys)`) cannot seek: a later read
+                    # sees only what was written since, so it starts where the last stopped.
+                    state.offset = 0
                 data = handle.read()
         except OSError as exc:
             raise KeyLogError(f"cannot read key log {shown}: {exc.strerror or exc}") from None

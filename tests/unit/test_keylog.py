@@ -13,6 +13,7 @@ import hmac
 import io
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -759,3 +760,22 @@ def test_module_surface() -> None:
     assert keylog_module.KEYLOG_ENV == "TCPCRYPT_KEYLOG_FILE"
     assert (LABEL_INIT1, LABEL_RESUME) == ("TCPCRYPT_SS_INIT1", "TCPCRYPT_SS_RESUME")
     assert set(keylog_module.__all__) >= {"KeyLog", "KeyLogWriter", "ResumeMatch", "MAX_CHAIN"}
+
+
+def test_load_from_a_pipe(tmp_path: Path) -> None:
+    """`--keylog <(cat a.keys)` hands over a FIFO, which cannot seek."""
+    fifo = tmp_path / "keys.fifo"
+    os.mkfifo(fifo)
+    n_a, ss = bytes(range(32)), bytes(range(32, 64))
+    line = f"TCPCRYPT_SS_INIT1 {n_a.hex()} {ss.hex()}\n"
+
+    def writer() -> None:
+        with fifo.open("w") as out:
+            out.write(line)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    log = KeyLog.load(fifo)
+    thread.join()
+    assert log.ss_for_init1(n_a) == ss
+    assert log.errors == []
