@@ -267,10 +267,9 @@ class ParquetTable:
                 self.columns["findings"][index].append(_finding_struct(item.finding))
                 self._summarize(index)
 
-    def write(self, path: str) -> int:
-        """Write the table; the number of rows."""
+    def to_arrow(self) -> Any:
+        """The table as a ``pyarrow.Table`` (the columns of :data:`PARQUET_COLUMNS`)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         finding = pa.struct(
             [
@@ -291,7 +290,13 @@ class ParquetTable:
             "findings": pa.list_(finding),
         }
         schema = pa.schema([(name, types[kind]) for name, kind in PARQUET_COLUMNS])
-        table = pa.table(self.columns, schema=schema)
+        return pa.table(self.columns, schema=schema)
+
+    def write(self, path: str) -> int:
+        """Write the table; the number of rows."""
+        import pyarrow.parquet as pq
+
+        table = self.to_arrow()
         pq.write_table(table, path)
         return int(table.num_rows)
 
