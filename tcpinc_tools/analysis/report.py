@@ -40,6 +40,7 @@ from .registry import Severity
 
 __all__ = [
     "JSON_VERSION",
+    "capture_json",
     "endpoint_text",
     "eno_to_json",
     "finding_to_json",
@@ -136,7 +137,9 @@ def flow_to_json(
     }
 
 
-def _capture_json(index: int, result: AnalysisResult) -> Json:
+def capture_json(index: int, result: AnalysisResult, flows: int | None = None) -> Json:
+    """One ``captures`` entry of the document. ``flows`` is the number of connections when
+    they were counted as they streamed past (``result.flows`` then holds none)."""
     info = result.capture
     stats = info.stats
     return {
@@ -150,7 +153,7 @@ def _capture_json(index: int, result: AnalysisResult) -> Json:
         "fragments": stats.fragments,
         "malformed": stats.malformed,
         "headers_truncated": stats.headers_truncated,
-        "flows": len(result.flows),
+        "flows": len(result.flows) if flows is None else flows,
         "error": info.error,
         "error_offset": info.error_offset,
     }
@@ -217,7 +220,7 @@ def to_json_document(results: Sequence[AnalysisResult]) -> Json:
     }
     return {
         "version": JSON_VERSION,
-        "captures": [_capture_json(i, r) for i, r in enumerate(results)],
+        "captures": [capture_json(i, r) for i, r in enumerate(results)],
         "flows": flows,
         "findings": findings,
         "stats": stats,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
 from ..analysis import AnalysisResult, CrossFinding, Finding, FlowResult, Severity
-from ..analysis.report import JSON_VERSION, finding_to_json, flow_to_json
+from ..analysis.report import JSON_VERSION, capture_json, finding_to_json, flow_to_json
 
 __all__ = [
     "PARQUET_COLUMNS",
@@ -95,28 +95,6 @@ class Totals:
             "resumed": self.resumed,
             "findings": dict(self.severities),
         }
-
-
-def capture_json(index: int, result: AnalysisResult, flows: int) -> Json:
-    """One ``captures`` entry of the document, for a capture whose flows were counted
-    as they went (``flows``)."""
-    info = result.capture
-    stats = info.stats
-    return {
-        "index": index,
-        "name": info.name,
-        "format": info.format,
-        "size": info.size,
-        "packets": stats.packets,
-        "tcp_packets": stats.tcp,
-        "non_tcp": stats.non_tcp,
-        "fragments": stats.fragments,
-        "malformed": stats.malformed,
-        "headers_truncated": stats.headers_truncated,
-        "flows": flows,
-        "error": info.error,
-        "error_offset": info.error_offset,
-    }
 
 
 def _cross_json(item: CrossFinding) -> Json:
