@@ -143,13 +143,13 @@ class Proc:
         with self._cond:
             self._cond.notify_all()
 
-    def wait_line(self, text: str, timeout: float = START_TIMEOUT) -> str:
-        """The first stderr line containing ``text``; LabError if the process exits or the
-        time runs out first."""
+    def wait_line(self, text: str, timeout: float = START_TIMEOUT, *, since: int = 0) -> str:
+        """The first stderr line from index ``since`` on containing ``text``; LabError if the
+        process exits or the time runs out first."""
         end = time.monotonic() + timeout
         with self._cond:
             while True:
-                for line in self.lines:
+                for line in self.lines[since:]:
                     if text in line:
                         return line
                 if self.popen.poll() is not None and not self._threads[1].is_alive():

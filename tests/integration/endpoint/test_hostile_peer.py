@@ -69,9 +69,11 @@ class Hostile:
         self.host.close()
 
 
-def _server_report(server: Proc, sock: TcpincSocket) -> dict[str, str]:
+def _server_report(server: Proc, sock: TcpincSocket, since: int) -> dict[str, str]:
+    """The server's report line for this connection. Only lines printed since the socket
+    was opened count: an ephemeral port can repeat one of an earlier case's connection."""
     peer = f"{sock.local[0]}:{sock.local[1]}"
-    line = server.wait_line(f"peer={peer} ", timeout=10)
+    line = server.wait_line(f"peer={peer} ", timeout=10, since=since)
     fields = dict(part.split("=", 1) for part in line.split())
     return fields
 
@@ -86,6 +88,7 @@ def _finish(host: Host, sock: TcpincSocket) -> None:
 
 def _still_serving(pair: NetnsPair, server: Proc) -> None:
     """A well-behaved client right after: encrypted, echo intact."""
+    since = len(server.lines)
     with Host.open(pair.veth_a, pair.addr_a, netns=pair.a) as host:
         sock = host.connect((pair.addr_b, PORT))
         assert sock.encrypted
@@ -93,7 +96,7 @@ def _still_serving(pair: NetnsPair, server: Proc) -> None:
         sock.close()
         assert sock.recv_until_eof(timeout=10) == b"well-behaved"
         _finish(host, sock)
-    assert _server_report(server, sock)["outcome"] == "encrypted"
+    assert _server_report(server, sock, since)["outcome"] == "encrypted"
     assert server.popen.poll() is None
 
 
@@ -110,11 +113,12 @@ def _run_case(
 ) -> None:
     pair, server = lab
     hostile = Hostile(pair, tep)
+    since = len(server.lines)
     try:
         sock = hostile.open()
         prepare(hostile, sock)
         _finish(hostile.host, sock)
-        report = _server_report(server, sock)
+        report = _server_report(server, sock, since)
         assert report["outcome"] == "aborted"
         assert report["reason"] == reason
         # RFC 8548 §3.3: "abort" is TCP's ABORT: the endpoint sent a RST.
@@ -136,10 +140,11 @@ def test_ill_formed_eno_option(lab: tuple[NetnsPair, Proc]) -> None:
         lambda seg: seg.is_syn,
         lambda seg: replace(seg, options=replace_eno(seg.options, bytes.fromhex("450381"))),
     )
+    since = len(server.lines)
     try:
         sock = hostile.open()
         _finish(hostile.host, sock)
-        report = _server_report(server, sock)
+        report = _server_report(server, sock, since)
         assert report["outcome"] == "aborted"
         assert report["reason"] == "tcpeno.fallback.ill_formed"
         segments = hostile.from_server(sock)
@@ -213,6 +218,7 @@ def test_fallback_without_mandatory_encryption(pair: NetnsPair) -> None:
             lambda seg: seg.is_syn,
             lambda seg: replace(seg, options=replace_eno(seg.options, bytes.fromhex("450381"))),
         )
+        since = len(server.lines)
         try:
             sock = hostile.host.connect((pair.addr_b, PORT))
             assert sock.outcome == "fallback"
@@ -222,7 +228,7 @@ def test_fallback_without_mandatory_encryption(pair: NetnsPair) -> None:
             assert sock.recv_until_eof(timeout=10) == b"plain after fallback"
         finally:
             hostile.close()
-        report = _server_report(server, sock)
+        report = _server_report(server, sock, since)
         assert report["outcome"] == "fallback"
         assert report["reason"] == "tcpeno.fallback.ill_formed"
         assert server.wait(10) == 0
