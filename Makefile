@@ -10,7 +10,7 @@ DEB_PACKAGES := tshark tcpdump nftables iproute2 tmux lua-luaossl
 # Hypothesis examples per decoder in the fuzz contract (tests/unit/test_decoder_contract.py).
 FUZZ_EXAMPLES ?= 10000
 
-.PHONY: all venv deps debs lint typecheck layers pytest test clean captures demo
+.PHONY: all venv deps debs lint typecheck layers pytest test test-native clean captures demo
 
 all: test
 
@@ -62,6 +62,17 @@ pytest: venv
 
 test: deps lint typecheck layers pytest
 
+# The whole suite against the compiled build (setup.py: tcpinc_tools.build.NATIVE_MODULES
+# through mypyc), in a copy of the tree: the .venv stays an editable, pure install. `make test`
+# runs tests/integration/native, which compares the two builds' output on every capture.
+NATIVE_TREE := build/native-tree
+test-native: deps
+	rm -rf $(NATIVE_TREE) && mkdir -p $(NATIVE_TREE)
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C $(NATIVE_TREE) -xf -
+	cd $(NATIVE_TREE) && $(CURDIR)/$(BIN)/python setup.py -q build_ext --inplace >/dev/null
+	cd $(NATIVE_TREE) && PYTHONPATH=$(CURDIR)/$(NATIVE_TREE) FUZZ_EXAMPLES=300 \
+	  $(CURDIR)/$(BIN)/pytest -q -p no:cacheprovider tests
+
 # The main job on a bundled capture: one full key exchange and two resumptions, decrypted.
 demo: venv
 	$(BIN)/tcpinc analyze --payload --keylog captures/resume.keys captures/resume.pcap
@@ -71,4 +82,4 @@ captures: venv
 	$(BIN)/python -m tcpinc_tools.commands.corpus captures
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage .coverage.json
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage .coverage.json

@@ -15,14 +15,18 @@ Figures, in one run, in packets per second (all packets of the file, as tshark c
     tshark              ``tshark -r CAPTURE -T fields -e tcp.options`` (a subprocess)
     tcpinc analyze      the command as a subprocess (interpreter start and output included),
                         no key log: the summary, ``--jsonl`` and ``--json``, each on the half
-                        and the whole capture, with the process's peak RSS (VmHWM)
-    analyze_streaming   the analysis in this process, without and with the key log (the
-                        latter decrypts every frame)
+                        and the whole capture, with the process's peak RSS (VmHWM); first
+                        as installed by ``pip install .`` (tcpinc_tools.build's
+                        NATIVE_MODULES compiled with mypyc: built here into
+                        bench/.cache/native-site), then the pure sources (this .venv)
+    --jobs 2            the compiled build split over two worker processes
+    analyze_streaming   the analysis in this process (pure), without and with the key log
+                        (the latter decrypts every frame)
 
-Goals (issue 5), checked on ``tcpinc analyze`` (the summary): >= 10x tshark, >= 0.6x the
-dpkt loop, peak RSS < 150 MB and flat as the capture grows (the whole capture's peak at most
-1.25x the half's). The script prints each goal with "met" or "MISSED"; it does not fail.
-``--json`` builds one document of every connection, so its memory grows with them.
+Goals (issue 5), checked on ``tcpinc analyze`` (the summary, compiled build): >= 10x tshark,
+>= 0.6x the dpkt loop, peak RSS < 150 MB and flat as the capture grows (the whole capture's
+peak at most 1.25x the half's). The script prints each goal with "met" or "MISSED"; it does
+not fail. ``--json`` builds one document of every connection, so its memory grows with them.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ from tcpinc_tools.capture import CaptureReader, CaptureWriter
 from tcpinc_tools.keylog import KeyLog, KeyLogWriter
 from tcpinc_tools.sim.scenarios import generate
 
-CACHE: Final = Path(__file__).resolve().parent / ".cache"
+ROOT: Final = Path(__file__).resolve().parent.parent
+CACHE: Final = ROOT / "bench" / ".cache"
+NATIVE_SITE: Final = CACHE / "native-site"
 DEFAULT_PACKETS: Final = 300_000
 # One round of the mixed capture: (scenario, count, size).
 ROUND: Final = (("many", 1000, None), ("bulk", None, 4 << 20))
@@ -140,14 +146,37 @@ sys.exit(status)
 """
 
 
-def subprocess_figure(name: str, packets: int, argv: list[str], *, python: bool) -> Figure:
-    """Run ``argv`` (``tcpinc`` arguments when ``python``) with stdout to /dev/null: the wall
-    time, and the peak RSS of a tcpinc run."""
+def build_native() -> Path:
+    """The package as ``pip install .`` builds it (compiled), in NATIVE_SITE."""
+    print("building the compiled package (pip install --target; incremental) ...")
+    shutil.rmtree(NATIVE_SITE, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if k != "TCPINC_PURE"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(NATIVE_SITE), str(ROOT)],
+        check=False, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"building the compiled package failed:\n{proc.stderr}")
+    return NATIVE_SITE
+
+
+def subprocess_figure(
+    name: str, packets: int, argv: list[str], *, python: bool, site: Path | None = None
+) -> Figure:
+    """Run ``argv`` (``tcpinc`` arguments when ``python``; the package in ``site`` when
+    given, else this .venv's) with stdout to /dev/null: the wall time, and the peak RSS of a
+    tcpinc run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if python:
         argv = [sys.executable, "-c", _WRAPPER, *argv]
+        if site is not None:
+            env["PYTHONPATH"] = str(site)
     with open(os.devnull, "wb") as null:
         start = time.perf_counter()
-        proc = subprocess.run(argv, stdout=null, stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(
+            argv, stdout=null, stderr=subprocess.PIPE, check=False, env=env, cwd=CACHE
+        )
         seconds = time.perf_counter() - start
     stderr = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
@@ -198,23 +227,31 @@ def main() -> int:
         figures.append(tshark_fig)
     # The CLI first (peak RSS at two sizes), while this process is still small.
     half_packets = dpkt_loop(half)
+    site = build_native()
     runs: dict[str, tuple[Figure, Figure]] = {}
-    for label, extra in (("", []), (" --jsonl", ["--jsonl"]), (" --json", ["--json"])):
-        runs[label] = (
-            subprocess_figure(
-                f"tcpinc analyze{label} (half)",
-                half_packets,
-                ["analyze", *extra, str(half)],
-                python=True,
-            ),
-            subprocess_figure(
-                f"tcpinc analyze{label} (whole)",
-                total,
-                ["analyze", *extra, str(capture)],
-                python=True,
-            ),
+    for build, build_site in (("compiled", site), ("pure", None)):
+        for label, extra in (("", []), (" --jsonl", ["--jsonl"]), (" --json", ["--json"])):
+            half_fig, whole_fig = (
+                subprocess_figure(
+                    f"tcpinc analyze{label} [{build}] ({part})",
+                    count,
+                    ["analyze", *extra, str(path)],
+                    python=True,
+                    site=build_site,
+                )
+                for part, count, path in (("half", half_packets, half), ("whole", total, capture))
+            )
+            runs[build + label] = (half_fig, whole_fig)
+            figures += runs[build + label]
+    figures.append(
+        subprocess_figure(
+            "tcpinc analyze --jobs 2 [compiled]",
+            total,
+            ["analyze", "--jobs", "2", str(capture)],
+            python=True,
+            site=site,
         )
-        figures += runs[label]
+    )
     ours = timed(
         "analyze_streaming (in-process)",
         total,
@@ -230,19 +267,19 @@ def main() -> int:
                 lambda: analyze_streaming(capture, keylog=keylog, keep_flows=False),
             )
         )
-    cli_half, cli_full = runs[""]
+    cli_half, cli_full = runs["compiled"]
 
     print(
-        f"\n{'':38} {'packets/s':>10} {'seconds':>8} {'vs loop':>8} {'vs tshark':>9} {'RSS MB':>7}"
+        f"\n{'':44} {'packets/s':>10} {'seconds':>8} {'vs loop':>8} {'vs tshark':>9} {'RSS MB':>7}"
     )
     for fig in figures:
         vs_tshark = f"{fig.rate / tshark_fig.rate:8.1f}x" if tshark_fig else "        -"
         rss = f"{fig.rss_mb:7.1f}" if fig.rss_mb is not None else "      -"
         print(
-            f"{fig.name:38} {fig.rate:10.0f} {fig.seconds:8.2f} {fig.rate / loop.rate:7.2f}x "
+            f"{fig.name:44} {fig.rate:10.0f} {fig.seconds:8.2f} {fig.rate / loop.rate:7.2f}x "
             f"{vs_tshark} {rss}"
         )
-    print("\ngoals (tcpinc analyze, the summary, no key log; RSS: its peak):")
+    print("\ngoals (tcpinc analyze, the summary, compiled build, no key log; RSS: its peak):")
     if tshark_fig is not None:
         ratio = cli_full.rate / tshark_fig.rate
         print(f"  >= {GOAL_TSHARK:.0f}x tshark: {ratio:.1f}x  {verdict(ratio >= GOAL_TSHARK)}")

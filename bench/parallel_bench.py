@@ -49,10 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from tcpinc_tools.analysis.hashsplit import (  # noqa: E402
     ShareAnalyzer,
-    ShareResult,
     analyze_split,
-    flow_share,
-    merge_shares,
     packet_record,
     record_packet,
 )
@@ -67,7 +64,9 @@ from tcpinc_tools.analysis.parallel import (  # noqa: E402
     forget_keylogs,
     make_tasks,
 )
+from tcpinc_tools.analysis.shares import ShareResult, merge_shares  # noqa: E402
 from tcpinc_tools.capture import CaptureReader, CaptureWriter  # noqa: E402
+from tcpinc_tools.capture.packet import packet_share  # noqa: E402
 from tcpinc_tools.keylog import KeyLogWriter  # noqa: E402
 from tcpinc_tools.sim.link import EPOCH  # noqa: E402
 from tcpinc_tools.sim.scenarios import generate  # noqa: E402
@@ -211,7 +210,7 @@ def reader_only(path: Path, shares: int) -> None:
     """What the split's reader does, without workers: read, route, batch and pickle."""
     batches: list[list[Any]] = [[] for _ in range(shares)]
     for pkt in CaptureReader(path):
-        share = flow_share(pkt.src, pkt.sport, pkt.dst, pkt.dport, shares)
+        share = packet_share(pkt, shares)
         batches[share].append(packet_record(pkt))
         if len(batches[share]) >= 512:
             pickle.dumps(batches[share], protocol=pickle.HIGHEST_PROTOCOL)

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
+from .build import build_description
 from .commands import analyze, decrypt, endpoint, follow, gen, lab, monitor, wireshark
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "version_line"]
 
 # name -> module, in the order `tcpinc --help` lists them.
 _COMMANDS = {
@@ -37,6 +38,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def version_line() -> str:
+    """``tcpinc 0.1.0 (pure Python)``, or which modules run compiled (tcpinc_tools.build)."""
+    return f"tcpinc {__version__} ({build_description()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tcpinc",
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
             "in the rfc dialect (option kind 69) and the legacy one (kind 253, tcpcryptd 0.5)."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"tcpinc {__version__}")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in _COMMANDS.items():
         module.configure(sub.add_parser(name, help=module.HELP))

@@ -40,7 +40,15 @@ from .flow_analysis import AnalysisContext, FlowAnalysis
 from .model import AnalysisResult, CaptureInfo, Finding, FlowResult, FlowSummary, StreamRecord
 from .model import make_finding as _make_finding
 
-__all__ = ["DEFAULT_PAYLOAD_LIMIT", "PROGRESS_EVERY", "Analyzer", "analyze_capture", "relaxed_gc"]
+__all__ = [
+    "DEFAULT_PAYLOAD_LIMIT",
+    "PROGRESS_EVERY",
+    "Analyzer",
+    "analyze_capture",
+    "capture_size",
+    "read_capture",
+    "relaxed_gc",
+]
 
 # Plaintext kept per direction with payload=True: a bulk transfer must not fill the memory.
 DEFAULT_PAYLOAD_LIMIT: Final = 16 << 20
@@ -55,16 +63,20 @@ GC_YOUNG_THRESHOLD: Final = 50_000
 class _GcState:
     """The threshold to restore and how many :func:`relaxed_gc` blocks are open."""
 
-    lock = threading.Lock()
-    depth = 0
-    saved: tuple[int, int, int] | None = None
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved: tuple[int, int, int] | None = None
+
+
+_GC_STATE: Final = _GcState()
 
 
 @contextmanager
 def relaxed_gc() -> Iterator[None]:
     """Raise the collector's first threshold to :data:`GC_YOUNG_THRESHOLD` for the block
     (never lower it); nested and concurrent blocks restore it when the last one ends."""
-    state = _GcState
+    state = _GC_STATE
     with state.lock:
         if state.depth == 0:
             state.saved = gc.get_threshold()
@@ -87,7 +99,8 @@ class Analyzer:
     ``keylog``: session secrets for decryption. ``payload``: keep the decrypted application
     data (``plaintext_*``). ``capture``: the tag the flow summaries carry (the capture's
     position when several are merged). ``frame_sink``: called with every Init message and
-    frame as it is delimited (for ``decrypt`` / ``follow``).
+    frame as it is delimited (for ``decrypt`` / ``follow``). ``table``: the flow table to
+    use (by default a :class:`~tcpinc_tools.capture.flows.FlowTable` with ``limits``).
     """
 
     def __init__(
@@ -100,11 +113,12 @@ class Analyzer:
         limits: FlowLimits = DEFAULT_LIMITS,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         frame_sink: Callable[[StreamRecord], None] | None = None,
+        table: FlowTable | None = None,
     ) -> None:
         self.keylog = keylog
         self.name = name
         self.capture = capture
-        self.table = FlowTable(limits=limits)
+        self.table: FlowTable = table if table is not None else FlowTable(limits=limits)
         self._ctx = AnalysisContext(keylog, payload, payload_limit, frame_sink, capture)
         self._active: dict[int, FlowAnalysis] = {}
         self._finished: list[FlowResult] = []
@@ -192,40 +206,65 @@ def analyze_capture(
     progress: Callable[[int, int], None] | None = None,
     capture: int = 0,
     frame_sink: Callable[[StreamRecord], None] | None = None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> AnalysisResult:
     """Analyze a whole capture file (or binary file object).
 
-    ``progress(done, total)`` is called every :data:`PROGRESS_EVERY` packets and at the end
+    ``progress(done, total)`` is called every ``progress_every`` packets and at the end
     with bytes of the file read and its size (0 when unknown). A file that cannot be read on
     (missing, not a capture, truncated, corrupt) does not raise: the result holds what was
     decoded before the problem and the error in ``capture_errors``.
     """
     name = capture_name(path)
-    size: int | None = None
-    if isinstance(path, str | os.PathLike):
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = None
     analyzer = Analyzer(keylog, payload=payload, capture=capture, name=name, frame_sink=frame_sink)
     with relaxed_gc():  # the collector would walk every open flow again and again
-        reader = CaptureReader(path)
-        error: CaptureError | None = None
-        try:
-            for count, pkt in enumerate(reader, start=1):
-                analyzer.feed(pkt)
-                if progress is not None and count % PROGRESS_EVERY == 0:
-                    progress(reader.position, size or 0)
-        except CaptureError as exc:
-            error = exc
-        if progress is not None:
-            progress(reader.position, size or 0)
-        info = CaptureInfo(
-            name=name,
-            format=reader.format,
-            stats=reader.stats,
-            error=str(error) if error is not None else None,
-            error_offset=error.offset if error is not None else None,
-            size=size,
-        )
+        info, error = read_capture(analyzer, path, progress=progress, progress_every=progress_every)
         return analyzer.finish(capture_info=info, error=error)
+
+
+def capture_size(path: CaptureSource) -> int | None:
+    """The size of a capture file in bytes; None for a file object or a file that is not
+    there (the reader then says why)."""
+    if isinstance(path, str | os.PathLike):
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return None
+    return None
+
+
+def read_capture(
+    analyzer: Analyzer,
+    path: CaptureSource,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    progress_every: int = PROGRESS_EVERY,
+    after_packet: Callable[[], None] | None = None,
+) -> tuple[CaptureInfo, CaptureError | None]:
+    """Feed every packet of ``path`` to ``analyzer`` (calling ``after_packet`` after each),
+    up to the end or to the first record that cannot be read: the capture's description and
+    that error. ``progress`` as in :func:`analyze_capture`."""
+    size = capture_size(path)
+    reader = CaptureReader(path)
+    error: CaptureError | None = None
+    feed = analyzer.feed
+    try:
+        for count, pkt in enumerate(reader, start=1):
+            feed(pkt)
+            if after_packet is not None:
+                after_packet()
+            if progress is not None and count % progress_every == 0:
+                progress(reader.position, size or 0)
+    except CaptureError as exc:
+        error = exc
+    if progress is not None:
+        progress(reader.position, size or 0)
+    info = CaptureInfo(
+        name=analyzer.name,
+        format=reader.format,
+        stats=reader.stats,
+        error=str(error) if error is not None else None,
+        error_offset=error.offset if error is not None else None,
+        size=size,
+    )
+    return info, error

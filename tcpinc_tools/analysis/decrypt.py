@@ -29,6 +29,7 @@ from ..crypto.aead import FrameCipher
 from ..crypto.schedule import Direction, SessionKeys, derive_keys, resume_id, session_nonce
 from ..errors import DecodeError, DecryptionError, LocalProtocolError
 from ..keylog import KeyLog, ResumeMatch
+from ..records import picklable
 from ..wire.constants import AeadId, Dialect, LegacyAeadId
 from ..wire.eno import EnoSuboption
 from ..wire.tcpcrypt import ResumeOffer, decode_resume_suboption
@@ -320,3 +321,6 @@ def readings_for(dialect: Dialect, init_len: int, resumed: bool) -> tuple[Readin
     if resumed or init_len == 0:
         return (stream,)
     return (stream, after) if dialect == "rfc" else (after, stream)
+
+
+picklable(KeyCandidate, Reading, SessionSecrets)

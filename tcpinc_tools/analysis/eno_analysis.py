@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..errors import DecodeError
+from ..records import picklable
 from ..wire.constants import (
     GLOBAL_A,
     GLOBAL_RESERVED,
@@ -587,3 +588,6 @@ def _resume_mismatch(nego: Negotiated) -> bool:
     sub_b = nego.sub_of_b
     b_resumes = sub_b.v and (nego.dialect == "legacy" or len(sub_b.data) >= RESUME_HALF_LEN)
     return b_resumes and len(nego.sub_of_a.data) < RESUME_HALF_LEN
+
+
+picklable(Negotiated)

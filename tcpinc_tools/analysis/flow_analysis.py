@@ -23,6 +23,7 @@ from ..capture.packet import TcpPacket
 from ..capture.stream import ANOMALY_OVERLAP_MISMATCH, Chunk, StreamMark
 from ..errors import DecodeError
 from ..keylog import KeyLog
+from ..records import picklable
 from ..wire.constants import TcpFlag
 from ..wire.tcpcrypt import decode_resume_suboption
 from .eno_analysis import TCPCRYPT_TEPS, EnoTracker
@@ -379,3 +380,6 @@ class FlowAnalysis:
 
 def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()[:_DIGEST_LEN]
+
+
+picklable(AnalysisContext)

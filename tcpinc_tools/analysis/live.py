@@ -28,6 +28,7 @@ from ..capture.flows import FlowUpdate
 from ..capture.packet import TcpPacket
 from ..errors import CaptureError
 from ..keylog import KeyLog
+from ..records import picklable
 from ..wire.constants import TcpFlag
 from ..wire.tcpcrypt import Init1, Init2
 from .flow_analysis import FlowAnalysis
@@ -276,3 +277,6 @@ def provisional_result(analysis: FlowAnalysis) -> FlowResult:
         bytes_server_to_client=flow.s2c.delivered_bytes,
         first_packet=analysis.first_packet,
     )
+
+
+picklable(HandshakePacket, RekeySeen, FlowSnapshot, _Extras)

@@ -11,6 +11,7 @@ from typing import Final, Literal
 
 from ..capture.packet import CaptureStats
 from ..errors import CaptureError
+from ..records import picklable
 from ..wire.constants import Dialect
 from ..wire.frames import FramePlaintext
 from .registry import FindingSpec, Group, Severity, get
@@ -329,3 +330,18 @@ class AnalysisResult:
         own = next((f.findings for f in self.flows if f.id == flow_id), ())
         subject = (self.tag, flow_id)
         return [*own, *(c.finding for c in self.cross if c.subject == subject)]
+
+
+picklable(
+    Finding,
+    EnoResult,
+    TcpcryptResult,
+    FlowResult,
+    ResumeOfferSeen,
+    FrameDigest,
+    FlowSummary,
+    StreamRecord,
+    CrossFinding,
+    CaptureInfo,
+    AnalysisResult,
+)

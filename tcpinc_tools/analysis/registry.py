@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from ..records import picklable
+
 __all__ = [
     "FIELDS",
     "REGISTRY",
@@ -420,3 +422,6 @@ def field_spec(name: str) -> FieldSpec:
     if spec is None:
         raise KeyError(f"field {name!r} is not in the registry")
     return spec
+
+
+picklable(FindingSpec, FieldSpec)

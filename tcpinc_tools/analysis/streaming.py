@@ -13,18 +13,16 @@ the length of the capture.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Final
 
 from ..capture.expiry import LINGER, ExpiringFlowTable, UpdateObserver
 from ..capture.packet import TcpPacket
-from ..capture.reader import CaptureReader, CaptureSource, capture_name
+from ..capture.reader import CaptureSource, capture_name
 from ..capture.stream import DEFAULT_LIMITS
-from ..errors import CaptureError
 from ..keylog import KeyLog
-from .analyzer import PROGRESS_EVERY, Analyzer, relaxed_gc
-from .model import AnalysisResult, CaptureInfo, FlowResult, StreamRecord
+from .analyzer import PROGRESS_EVERY, Analyzer, read_capture, relaxed_gc
+from .model import AnalysisResult, FlowResult, StreamRecord
 
 __all__ = ["EXPIRE_INTERVAL", "StreamingAnalyzer", "analyze_streaming"]
 
@@ -47,10 +45,20 @@ class StreamingAnalyzer(Analyzer):
         linger: float = LINGER,
         frame_sink: Callable[[StreamRecord], None] | None = None,
         observer: UpdateObserver | None = None,
+        table: ExpiringFlowTable | None = None,
     ) -> None:
-        super().__init__(keylog, payload=payload, capture=capture, name=name, frame_sink=frame_sink)
-        self.table: ExpiringFlowTable = ExpiringFlowTable(
-            limits=DEFAULT_LIMITS, linger=linger, observer=observer
+        self.expiring: ExpiringFlowTable = (
+            table
+            if table is not None
+            else ExpiringFlowTable(limits=DEFAULT_LIMITS, linger=linger, observer=observer)
+        )
+        super().__init__(
+            keylog,
+            payload=payload,
+            capture=capture,
+            name=name,
+            frame_sink=frame_sink,
+            table=self.expiring,
         )
         self._next_expiry: float | None = None
 
@@ -61,7 +69,7 @@ class StreamingAnalyzer(Analyzer):
             self._next_expiry = ts + EXPIRE_INTERVAL
         elif ts >= self._next_expiry:
             self._next_expiry = ts + EXPIRE_INTERVAL
-            ended = self.table.expire(ts)
+            ended = self.expiring.expire(ts)
             if ended:
                 self._end(ended)
 
@@ -78,26 +86,21 @@ def analyze_streaming(
     frame_sink: Callable[[StreamRecord], None] | None = None,
     observer: UpdateObserver | None = None,
     linger: float = LINGER,
+    progress_every: int = PROGRESS_EVERY,
 ) -> AnalysisResult:
     """Analyze a capture file (or binary file object), calling ``on_flow`` with each
     connection as it finishes (in the order they finish; the rest at the end, by id).
 
     The result is :func:`~.analyzer.analyze_capture`'s, with ``flows`` holding every flow
     by id when ``keep_flows`` is set and none otherwise. ``progress(done, total)`` gets
-    the bytes read and the file size (0 when unknown) every few thousand packets and at the
-    end. ``frame_sink`` gets every tcpcrypt message and frame as it is delimited,
+    the bytes read and the file size (0 when unknown) every ``progress_every`` packets and
+    at the end. ``frame_sink`` gets every tcpcrypt message and frame as it is delimited,
     ``observer`` every flow-table update (see
     :class:`~tcpinc_tools.capture.expiry.ExpiringFlowTable`). A capture that cannot be read
     on does not raise: the error is in
     ``capture_errors``, and every flow decoded before it is still handed out.
     """
     name = capture_name(path)
-    size: int | None = None
-    if isinstance(path, str | os.PathLike):
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = None
     analyzer = StreamingAnalyzer(
         keylog,
         payload=payload,
@@ -116,29 +119,21 @@ def analyze_streaming(
             if keep_flows:
                 kept.append(flow)
 
+    done = 0
+
+    def after_packet() -> None:
+        nonlocal done
+        if analyzer.flows_done != done:
+            done = analyzer.flows_done
+            hand_out(analyzer.take_finished())
+
     with relaxed_gc():  # the collector would walk every open flow again and again
-        reader = CaptureReader(path)
-        error: CaptureError | None = None
-        done = 0
-        try:
-            for count, pkt in enumerate(reader, start=1):
-                analyzer.feed(pkt)
-                if analyzer.flows_done != done:
-                    done = analyzer.flows_done
-                    hand_out(analyzer.take_finished())
-                if progress is not None and count % PROGRESS_EVERY == 0:
-                    progress(reader.position, size or 0)
-        except CaptureError as exc:
-            error = exc
-        if progress is not None:
-            progress(reader.position, size or 0)
-        info = CaptureInfo(
-            name=name,
-            format=reader.format,
-            stats=reader.stats,
-            error=str(error) if error is not None else None,
-            error_offset=error.offset if error is not None else None,
-            size=size,
+        info, error = read_capture(
+            analyzer,
+            path,
+            progress=progress,
+            progress_every=progress_every,
+            after_packet=after_packet,
         )
         result = analyzer.finish(capture_info=info, error=error)
         hand_out(result.flows)

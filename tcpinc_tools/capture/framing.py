@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Final, Literal
 
 from ..errors import CaptureError
+from ..records import picklable
 from ..wire.constants import (
     PCAP_FILE_HEADER_LEN,
     PCAP_MAGIC_NSEC,
@@ -328,3 +329,6 @@ def _simple_packet_block(block: _Block, interfaces: list[_Interface]) -> Record:
     if iface.snaplen:
         caplen = min(caplen, iface.snaplen)
     return 0.0, iface.linktype, block.buf[block.body + 4 : block.body + 4 + caplen], wire_len
+
+
+picklable(_Interface)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from ..records import picklable
 from ..wire.constants import (
     LOOPBACK_AF_INET,
     LOOPBACK_AF_INET6,
@@ -21,7 +23,15 @@ from ..wire.constants import (
     LinkType,
 )
 
-__all__ = ["CaptureStats", "FrameDecoder", "TcpPacket"]
+__all__ = [
+    "CaptureStats",
+    "FrameDecoder",
+    "FrameLayout",
+    "TcpPacket",
+    "endpoint_share",
+    "frame_share",
+    "packet_share",
+]
 
 
 class TcpPacket(NamedTuple):
@@ -95,9 +105,16 @@ _LOOPBACK_LINKS: Final = frozenset({LinkType.NULL, LinkType.LOOP})
 _RAW_LINKS: Final = frozenset({LinkType.RAW, LinkType.RAW_BSD, LinkType.RAW_OPENBSD})
 _IPV6_EXTENSIONS: Final = frozenset({IpProto.HOPOPTS, IpProto.ROUTING, IpProto.DSTOPTS, IpProto.AH})
 _ETHERNET: Final = int(LinkType.ETHERNET)
+_PROTO_TCP: Final = int(IpProto.TCP)  # plain ints: compared per frame, in compiled code too
+_PROTO_AH: Final = int(IpProto.AH)
+_PROTO_FRAGMENT: Final = int(IpProto.FRAGMENT)
 _ETHERTYPE_IPV4: Final = int(EtherType.IPV4).to_bytes(2, "big")
 _TCP = struct.Struct("!HHIIBBHHH")
 _U16 = struct.Struct("!H")
+
+# Where a TCP frame's layers start: (IP version, IP header, TCP header, TCP payload, end of
+# the IP datagram), offsets into the frame (the end may lie past it: a snap length cut).
+FrameLayout = tuple[int, int, int, int, int]
 
 # Outcomes of the link layer: the IP version, or a reason to skip.
 _NOT_IP: Final = 0
@@ -107,7 +124,12 @@ _BAD: Final = -3
 
 
 class FrameDecoder:
-    """Turns frames into :class:`TcpPacket` objects and counts what it skips."""
+    """Turns frames into :class:`TcpPacket` objects and counts what it skips.
+
+    :meth:`decode` is :meth:`locate` (check and count the frame) then :meth:`packet` (build
+    it); a reader that wants only some connections calls them apart, with
+    :func:`frame_share` between them, and builds only the packets it keeps.
+    """
 
     __slots__ = ("_v4", "_v6", "stats")
 
@@ -116,11 +138,19 @@ class FrameDecoder:
         self._v4: dict[bytes, str] = {}
         self._v6: dict[bytes, str] = {}
 
-    # Link layer (below), RFC 791 / RFC 8200 (IP), RFC 9293 §3.1 (TCP header).
     def decode(
         self, frame: bytes, linktype: int, number: int, ts: float, wire_len: int = 0
     ) -> TcpPacket | None:
         """Decode one frame; None (and a counter) for anything that is not a whole TCP header."""
+        where = self.locate(frame, linktype)
+        if where is None:
+            return None
+        return self.packet(frame, where, number, ts, linktype=linktype, wire_len=wire_len)
+
+    # Link layer (below), RFC 791 / RFC 8200 (IP), RFC 9293 §3.1 (TCP header).
+    def locate(self, frame: bytes, linktype: int) -> FrameLayout | None:
+        """Count the frame in :attr:`stats` as :meth:`decode` does; where its headers start
+        when it holds a whole TCP header, else None."""
         stats = self.stats
         stats.packets += 1
         lt = stats.link_types
@@ -147,7 +177,7 @@ class FrameDecoder:
             return None
         if ip is None:
             return None
-        off, ip_end, src, dst = ip
+        off, ip_end = ip
         # RFC 9293 §3.1: the TCP header; Data Offset counts 32-bit words, at least 5.
         n = len(frame)
         if off + _TCP_MIN > ip_end:
@@ -156,8 +186,7 @@ class FrameDecoder:
         if off + _TCP_MIN > n:
             stats.headers_truncated += 1
             return None
-        sport, dport, seq, ack, b12, b13, window, _csum, urgent = _TCP.unpack_from(frame, off)
-        data = off + (b12 >> 4) * 4
+        data = off + (frame[off + 12] >> 4) * 4
         if data < off + _TCP_MIN or data > ip_end:
             stats.malformed += 1
             return None
@@ -165,9 +194,39 @@ class FrameDecoder:
             stats.headers_truncated += 1
             return None
         stats.tcp += 1
-        truncated = ip_end > n
-        if truncated:
+        if ip_end > n:
             stats.truncated += 1
+        return version, ip_off, off, data, ip_end
+
+    # RFC 9293 §3.1: the TCP header's fields.
+    def packet(
+        self,
+        frame: bytes,
+        where: FrameLayout,
+        number: int,
+        ts: float,
+        *,
+        linktype: int,
+        wire_len: int = 0,
+    ) -> TcpPacket:
+        """The segment of a frame :meth:`locate` accepted (counted already: not again)."""
+        version, ip_off, off, data, ip_end = where
+        if version == 4:
+            cache = self._v4
+            saddr = frame[ip_off + 12 : ip_off + 16]
+            daddr = frame[ip_off + 16 : ip_off + 20]
+        else:
+            cache = self._v6
+            saddr = frame[ip_off + 8 : ip_off + 24]
+            daddr = frame[ip_off + 24 : ip_off + 40]
+        src = cache.get(saddr)
+        if src is None:
+            src = _remember(cache, saddr)
+        dst = cache.get(daddr)
+        if dst is None:
+            dst = _remember(cache, daddr)
+        sport, dport, seq, ack, b12, b13, window, _csum, urgent = _TCP.unpack_from(frame, off)
+        n = len(frame)
         return TcpPacket(
             number,
             ts,
@@ -183,7 +242,7 @@ class FrameDecoder:
             urgent,
             frame[off + _TCP_MIN : data],
             frame[data : min(ip_end, n)],
-            truncated,
+            ip_end > n,
             off,
             frame,
             ip_off,
@@ -192,8 +251,8 @@ class FrameDecoder:
         )
 
     # RFC 791 §3.1: the IPv4 header.
-    def _ipv4(self, frame: bytes, off: int) -> tuple[int, int, str, str] | None:
-        """(TCP offset, end of the IP datagram, source, destination) or None (counted)."""
+    def _ipv4(self, frame: bytes, off: int) -> tuple[int, int] | None:
+        """(TCP offset, end of the IP datagram) or None (counted)."""
         stats = self.stats
         n = len(frame)
         if n < off + _IPV4_MIN:
@@ -201,32 +260,22 @@ class FrameDecoder:
             return None
         b0 = frame[off]
         ihl = (b0 & 0x0F) * 4
-        total = _U16.unpack_from(frame, off + 2)[0]
+        total = (frame[off + 2] << 8) | frame[off + 3]
         if b0 >> 4 != 4 or ihl < _IPV4_MIN or (total and total < ihl):
             stats.malformed += 1
             return None
-        if _U16.unpack_from(frame, off + 6)[0] & _IPV4_FRAGMENT:
+        if ((frame[off + 6] << 8) | frame[off + 7]) & _IPV4_FRAGMENT:
             stats.fragments += 1
             return None
-        if frame[off + 9] != IpProto.TCP:
+        if frame[off + 9] != _PROTO_TCP:
             stats.non_tcp += 1
             return None
         # A zero total length is what TCP segmentation offload leaves (Wireshark: "TSO?").
-        ip_end = off + total if total else n
-        saddr = frame[off + 12 : off + 16]
-        daddr = frame[off + 16 : off + 20]
-        cache = self._v4
-        src = cache.get(saddr)
-        if src is None:
-            src = _remember(cache, saddr, ".".join(map(str, saddr)))
-        dst = cache.get(daddr)
-        if dst is None:
-            dst = _remember(cache, daddr, ".".join(map(str, daddr)))
-        return off + ihl, ip_end, src, dst
+        return off + ihl, off + total if total else n
 
     # RFC 8200 §3 (header) and §4 (extension headers, in the order §4.1 lists them).
-    def _ipv6(self, frame: bytes, off: int) -> tuple[int, int, str, str] | None:
-        """(TCP offset, end of the IP datagram, source, destination) or None (counted)."""
+    def _ipv6(self, frame: bytes, off: int) -> tuple[int, int] | None:
+        """(TCP offset, end of the IP datagram) or None (counted)."""
         stats = self.stats
         n = len(frame)
         if n < off + _IPV6_LEN:
@@ -235,7 +284,7 @@ class FrameDecoder:
         if frame[off] >> 4 != 6:
             stats.malformed += 1
             return None
-        plen = _U16.unpack_from(frame, off + 4)[0]
+        plen = (frame[off + 4] << 8) | frame[off + 5]
         # A zero payload length is a jumbogram (RFC 2675) or TSO: the frame says how long.
         ip_end = off + _IPV6_LEN + plen if plen else n
         nh = frame[off + 6]
@@ -249,32 +298,55 @@ class FrameDecoder:
                 return None
             # RFC 8200 §4.3-§4.6: length in 8-octet units, not counting the first 8;
             # RFC 4302 §2.2: AH counts 4-octet units, minus 2.
-            hlen = (frame[p + 1] + 2) * 4 if nh == IpProto.AH else (frame[p + 1] + 1) * 8
+            hlen = (frame[p + 1] + 2) * 4 if nh == _PROTO_AH else (frame[p + 1] + 1) * 8
             nh = frame[p]
             p += hlen
-        if nh == IpProto.FRAGMENT:
+        if nh == _PROTO_FRAGMENT:
             stats.fragments += 1
             return None
-        if nh != IpProto.TCP:
+        if nh != _PROTO_TCP:
             stats.non_tcp += 1
             return None
-        cache = self._v6
-        saddr = frame[off + 8 : off + 24]
-        daddr = frame[off + 24 : off + 40]
-        src = cache.get(saddr)
-        if src is None:
-            src = _remember(cache, saddr, str(ipaddress.IPv6Address(saddr)))
-        dst = cache.get(daddr)
-        if dst is None:
-            dst = _remember(cache, daddr, str(ipaddress.IPv6Address(daddr)))
-        return p, ip_end, src, dst
+        return p, ip_end
 
 
-def _remember(cache: dict[bytes, str], key: bytes, value: str) -> str:
+# RFC 791 §3.2 dotted decimal; RFC 5952 §4 text for IPv6 (what ipaddress writes).
+def _remember(cache: dict[bytes, str], key: bytes) -> str:
     if len(cache) >= _ADDR_CACHE_MAX:
         cache.clear()
+    value = ".".join(map(str, key)) if len(key) == 4 else str(ipaddress.IPv6Address(key))
     cache[key] = value
     return value
+
+
+def endpoint_share(a: bytes, b: bytes, shares: int) -> int:
+    """The share (0 .. ``shares`` - 1) of the connection between the endpoints ``a`` and
+    ``b``, each its address bytes then its port (2 bytes, big-endian), as in the headers: a
+    CRC-32 of the two in sorted order, so the same for both directions, in every run and
+    every process."""
+    return zlib.crc32(a + b if a <= b else b + a) % shares
+
+
+def frame_share(frame: bytes, where: FrameLayout, shares: int) -> int:
+    """:func:`endpoint_share` of a frame :meth:`FrameDecoder.locate` accepted, from its raw
+    addresses and ports (no :class:`TcpPacket` needed)."""
+    return _share(frame, where[0], where[1], where[2], shares)
+
+
+def packet_share(pkt: TcpPacket, shares: int) -> int:
+    """:func:`endpoint_share` of a decoded packet, from the frame it came in."""
+    return _share(pkt.frame, pkt.ip_version, pkt.ip_offset, pkt.tcp_offset, shares)
+
+
+# RFC 791 §3.1 / RFC 8200 §3: source then destination address; RFC 9293 §3.1: the ports.
+def _share(frame: bytes, version: int, ip_off: int, off: int, shares: int) -> int:
+    if version == 4:
+        a = frame[ip_off + 12 : ip_off + 16] + frame[off : off + 2]
+        b = frame[ip_off + 16 : ip_off + 20] + frame[off + 2 : off + 4]
+    else:
+        a = frame[ip_off + 8 : ip_off + 24] + frame[off : off + 2]
+        b = frame[ip_off + 24 : ip_off + 40] + frame[off + 2 : off + 4]
+    return endpoint_share(a, b, shares)
 
 
 # tcpdump.org LINK-LAYER HEADER TYPES: where each link type puts the network protocol.
@@ -337,3 +409,6 @@ def _ethertype(frame: bytes, ethertype: int, off: int) -> tuple[int, int]:
     if ethertype == EtherType.IPV6:
         return 6, off
     return _NOT_IP, 0
+
+
+picklable(CaptureStats)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, NamedTuple
 
+from ..records import picklable
 from ..wire.constants import TcpFlag
 
 __all__ = [
@@ -537,3 +538,6 @@ class Stream:
         byte_range: tuple[int, int] | None = None,
     ) -> None:
         self._note(FlowAnomaly(anomaly_id, packet_number, message, byte_range, self.direction))
+
+
+picklable(FlowLimits, FlowAnomaly, StreamMark)

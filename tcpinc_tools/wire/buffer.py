@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from ..errors import DecodeError, EncodeError, TruncatedError
 
-__all__ = ["Buffer"]
+__all__ = ["Buffer", "BytesLike"]
+
+# What the public decoders take: bytes, or a bytearray or memoryview of them (copied to
+# bytes on entry, so compiled code sees one type).
+BytesLike = bytes | bytearray | memoryview
 
 
 class Buffer:
     __slots__ = ("_data", "_pos")
 
-    def __init__(self, data: bytes = b"") -> None:
+    def __init__(self, data: BytesLike = b"") -> None:
         self._data = bytearray(data)
         self._pos = 0
 

@@ -9,10 +9,12 @@ negotiated, or why the connection falls back to plain TCP.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import DecodeError, EncodeError, LocalProtocolError, MalformedError, TruncatedError
+from ..records import picklable
+from .buffer import BytesLike
 from .constants import (
     DIALECTS,
     ENO_EXID,
@@ -184,9 +186,12 @@ def _header_len(kind: int) -> int:
 
 
 # RFC 8547 §4.1 Fig. 1 and §11 (kind 253 + ExID 0x454E, RFC 6994 §3): kind, length, contents.
-def decode_eno_option(data: bytes, *, syn: bool) -> EnoOption:
+def decode_eno_option(data: BytesLike, *, syn: bool) -> EnoOption:
     """Decode the ENO option at the start of ``data`` (bytes after its end are not read)."""
-    data = bytes(data)
+    return _decode_eno_option(bytes(data), syn)
+
+
+def _decode_eno_option(data: bytes, syn: bool) -> EnoOption:
     if not data:
         raise TruncatedError("no ENO option kind byte", offset=0, field="kind", expert_id=TRUNCATED)
     kind = data[0]
@@ -496,18 +501,10 @@ def negotiate(
             option_b=opt_b,
             detail=detail,
         )
-    base = EnoOutcome(
-        ok=False,
-        dialect=dialect,
-        global_a=opt_a.effective_global,
-        global_b=opt_b.effective_global,
-        option_a=opt_a,
-        option_b=opt_b,
-    )
     if dialect == "rfc":
         # RFC 8547 §4.3: the host that sent b=0 is A; the same b on both sides fails.
         if opt_a.b == opt_b.b:
-            return replace(base, reason=FALLBACK_B_CONFLICT)
+            return _failed(dialect, FALLBACK_B_CONFLICT, opt_a, opt_b)
         role_a = Role.B if opt_a.b else Role.A
     else:
         # LEGACY.md: the SYN-ACK has no b bit; the active opener is A.
@@ -516,18 +513,17 @@ def negotiate(
     # RFC 8547 §4.8: A's option then B's, exactly as sent. LEGACY.md: each followed by
     # the minimal option fd 04 45 4e.
     sep = LEGACY_MINIMAL_ENO if dialect == "legacy" else b""
-    base = replace(
-        base,
-        role_a=role_a,
-        role_b=role_a.other,
-        transcript=opt_of_A.raw + sep + opt_of_B.raw + sep,
-    )
+    transcript = opt_of_A.raw + sep + opt_of_B.raw + sep
     # RFC 8547 §4.2: mandatory application-aware mode needs the peer's a=1.
     if (aa_mandatory_a and not opt_b.a) or (aa_mandatory_b and not opt_a.a):
-        return replace(base, reason=FALLBACK_AA_MANDATORY)
+        return _failed(
+            dialect, FALLBACK_AA_MANDATORY, opt_a, opt_b, role_a=role_a, transcript=transcript
+        )
     # RFC 8547 §4.6: a vacuous option on either side means no valid TEP.
     if opt_a.vacuous or opt_b.vacuous:
-        return replace(base, reason=FALLBACK_VACUOUS)
+        return _failed(
+            dialect, FALLBACK_VACUOUS, opt_a, opt_b, role_a=role_a, transcript=transcript
+        )
     # RFC 8547 §4.5: the last valid TEP id in B's option; selection ignores v.
     for sub_of_B in reversed(opt_of_B.suboptions):
         tep = sub_of_B.tep
@@ -538,14 +534,50 @@ def negotiate(
         ):
             break
     else:
-        return replace(base, reason=FALLBACK_NO_COMMON_TEP)
+        return _failed(
+            dialect, FALLBACK_NO_COMMON_TEP, opt_a, opt_b, role_a=role_a, transcript=transcript
+        )
     sub_of_A = _pick(opt_of_A, tep, sub_of_B.v)
     sub_a, sub_b = (sub_of_A, sub_of_B) if role_a is Role.A else (sub_of_B, sub_of_A)
-    return replace(
-        base,
+    return EnoOutcome(
         ok=True,
+        dialect=dialect,
+        role_a=role_a,
+        role_b=role_a.other,
         negotiated_tep=tep,
         negotiated_tep_byte=sub_of_B.byte,
+        transcript=transcript,
+        global_a=opt_a.effective_global,
+        global_b=opt_b.effective_global,
         suboption_a=sub_a,
         suboption_b=sub_b,
+        option_a=opt_a,
+        option_b=opt_b,
     )
+
+
+def _failed(
+    dialect: Dialect,
+    reason: str,
+    opt_a: EnoOption,
+    opt_b: EnoOption,
+    *,
+    role_a: Role | None = None,
+    transcript: bytes | None = None,
+) -> EnoOutcome:
+    """The outcome of a negotiation that failed after both options decoded."""
+    return EnoOutcome(
+        ok=False,
+        dialect=dialect,
+        reason=reason,
+        role_a=role_a,
+        role_b=role_a.other if role_a is not None else None,
+        transcript=transcript,
+        global_a=opt_a.effective_global,
+        global_b=opt_b.effective_global,
+        option_a=opt_a,
+        option_b=opt_b,
+    )
+
+
+picklable(EnoSuboption, EnoOption, EnoOutcome)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import DecodeError, EncodeError, TruncatedError
-from .buffer import Buffer
+from ..records import picklable
+from .buffer import Buffer, BytesLike
 from .constants import (
     CLEN_MAX,
     CONTROL_CRES,
@@ -155,7 +156,7 @@ def pull_frame(buf: Buffer) -> Frame:
     return _atomic_pull(buf, "tcpcrypt.frame.truncated", lambda: _pull_frame(buf))
 
 
-def decode_frame(data: bytes) -> Frame:
+def decode_frame(data: BytesLike) -> Frame:
     """Decode the frame at the start of ``data``; bytes after it are not read."""
     return pull_frame(Buffer(data))
 
@@ -176,7 +177,7 @@ def _pull_frame_plaintext(buf: Buffer, dialect: Dialect) -> FramePlaintext:
     return FramePlaintext(flags, urgent, buf.pull_rest())
 
 
-def decode_frame_plaintext(data: bytes, *, dialect: Dialect = "rfc") -> FramePlaintext:
+def decode_frame_plaintext(data: BytesLike, *, dialect: Dialect = "rfc") -> FramePlaintext:
     """Decode a decrypted frame body; the data runs to the end of ``data``."""
     _check_dialect(dialect)
     buf = Buffer(data)
@@ -198,3 +199,6 @@ def encode_frame_plaintext(
     if not 0 <= urgent <= 0xFFFF:
         raise EncodeError(f"urgent {urgent} does not fit in two bytes")
     return bytes((flags | FLAG_URGP,)) + urgent.to_bytes(2, "big") + bytes(data)
+
+
+picklable(Frame, FramePlaintext)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import EncodeError, MalformedError
+from ..records import picklable
+from .buffer import BytesLike
 from .constants import ENO_EXID, TCP_OPTION_SPACE, TcpOptionKind
 
 __all__ = [
@@ -74,7 +76,7 @@ class TcpOption:
 
 # RFC 9293 §3.1 (Options): EOL ends the list, NOP is one byte, every other option is
 # kind, length (counting kind and length), data.
-def iter_tcp_options(data: bytes) -> Iterator[TcpOption]:
+def iter_tcp_options(data: BytesLike) -> Iterator[TcpOption]:
     """Walk a TCP header's option bytes (after the 20 fixed bytes). Never raises."""
     return iter(_walk(bytes(data)))
 
@@ -286,7 +288,7 @@ _OPTION_ERROR_TEXT = {
 }
 
 
-def syn_option_report(data: bytes) -> SynOptionReport:
+def syn_option_report(data: BytesLike) -> SynOptionReport:
     """Check the option bytes of a SYN segment. Never raises."""
     options = tuple(_walk(bytes(data)))
     anomalies: list[OptionAnomaly] = []
@@ -344,3 +346,6 @@ def syn_option_report(data: bytes) -> SynOptionReport:
         total_used=total,
         space_left=TCP_OPTION_SPACE - total,
     )
+
+
+picklable(TcpOption, OptionAnomaly, SynOptionReport)

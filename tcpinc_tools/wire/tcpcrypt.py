@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import EncodeError, MalformedError
-from .buffer import Buffer
+from ..records import picklable
+from .buffer import Buffer, BytesLike
 from .constants import (
     INIT1_MAGIC,
     INIT2_MAGIC,
@@ -268,7 +269,7 @@ def pull_init1(buf: Buffer, tep: int, *, dialect: Dialect = "rfc") -> Init1:
     return _atomic_pull(buf, "tcpcrypt.init1.truncated", lambda: _pull_init1(buf, tep, dialect))
 
 
-def decode_init1(data: bytes, tep: int, *, dialect: Dialect = "rfc") -> Init1:
+def decode_init1(data: BytesLike, tep: int, *, dialect: Dialect = "rfc") -> Init1:
     """Decode the Init1 at the start of ``data`` for the negotiated ``tep`` (0x21-0x24)."""
     return pull_init1(Buffer(data), tep, dialect=dialect)
 
@@ -320,7 +321,7 @@ def pull_init2(buf: Buffer, tep: int, *, dialect: Dialect = "rfc") -> Init2:
     return _atomic_pull(buf, "tcpcrypt.init2.truncated", lambda: _pull_init2(buf, tep, dialect))
 
 
-def decode_init2(data: bytes, tep: int, *, dialect: Dialect = "rfc") -> Init2:
+def decode_init2(data: BytesLike, tep: int, *, dialect: Dialect = "rfc") -> Init2:
     """Decode the Init2 at the start of ``data`` for the negotiated ``tep`` (0x21-0x24)."""
     return pull_init2(Buffer(data), tep, dialect=dialect)
 
@@ -403,3 +404,6 @@ def encode_resume_suboption(half: bytes, nonce: bytes = b"", *, dialect: Dialect
     if len(nonce) > limit:
         raise EncodeError(f"{len(nonce)}-byte nonce; the {dialect} dialect allows {limit}")
     return bytes(half) + bytes(nonce)
+
+
+picklable(Init1, Init2, ResumeOffer)

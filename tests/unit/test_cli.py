@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from tcpinc_tools import __version__
-from tcpinc_tools.cli import main
+from tcpinc_tools.build import build_description
+from tcpinc_tools.cli import main, version_line
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"tcpinc {__version__}"
+    # which build runs: tests/integration/native checks both descriptions
+    assert capsys.readouterr().out.strip() == f"tcpinc {__version__} ({build_description()})"
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,7 +50,7 @@ def test_console_script_installed() -> None:
     exe = shutil.which("tcpinc") or str(Path(sys.executable).parent / "tcpinc")
     proc = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0
-    assert proc.stdout.strip() == f"tcpinc {__version__}"
+    assert proc.stdout.strip() == version_line()
 
 
 def test_module_entry() -> None:

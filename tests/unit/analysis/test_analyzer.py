@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import pytest
-
-from tcpinc_tools.analysis import Analyzer, analyze_capture, tcpcrypt_analysis
-from tcpinc_tools.analysis import analyzer as analyzer_module
+from tcpinc_tools.analysis import Analyzer, analyze_capture
 from tcpinc_tools.capture.flows import FlowLimits
 from tcpinc_tools.capture.reader import read_packets
 from tcpinc_tools.keylog import KeyLog
@@ -49,15 +46,16 @@ def test_missing_file_and_not_a_capture(tmp_path: Path) -> None:
     assert result.capture.format is None
 
 
-def test_progress_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(analyzer_module, "PROGRESS_EVERY", 16)
+def test_progress_reports(tmp_path: Path) -> None:
     cap = Capture()
     for i in range(30):
         fresh_rfc(cap=cap, conn_kw={"client": ("10.0.1.1", 30000 + i)}, seed=i)
     path = tmp_path / "many.pcap"
     cap.write(str(path))
     calls: list[tuple[int, int]] = []
-    analyze_capture(path, progress=lambda done, total: calls.append((done, total)))
+    analyze_capture(
+        path, progress=lambda done, total: calls.append((done, total)), progress_every=16
+    )
     size = path.stat().st_size
     assert calls[-1] == (size, size)
     assert all(total == size for _, total in calls)
@@ -98,13 +96,16 @@ def test_flow_table_limits_end_flows_early() -> None:
     assert any("tcp.reassembly.limit" in ids(flow) for flow in result.flows)
 
 
-def test_an_analyzer_bug_becomes_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: object, side: int, chunks: object, packet: int) -> None:
+class _BrokenKeyLog(KeyLog):
+    """A key log whose look-up fails: a bug in code the analysis calls mid-connection."""
+
+    def ss_for_init1(self, n_a: bytes) -> bytes | None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tcpcrypt_analysis.TcpcryptTracker, "on_chunks", broken)
+
+def test_an_analyzer_bug_becomes_a_finding() -> None:
     cap, _, _ = fresh_rfc()
-    result = analyze_capture(io.BytesIO(cap.pcap()))
+    result = analyze_capture(io.BytesIO(cap.pcap()), keylog=_BrokenKeyLog())
     (flow,) = result.flows
     errors = [f for f in flow.findings if f.id == "tcpinc.analyzer_error"]
     assert len(errors) == 1 and "RuntimeError: boom" in errors[0].message

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tcpinc_tools.capture import reader as reader_module
-from tcpinc_tools.capture.reader import CaptureReader, read_packets
+from tcpinc_tools.capture.reader import CaptureReader, open_error, read_packets
 from tcpinc_tools.errors import CaptureError
 from tests.support import fuzz_settings
 from tests.unit.capture import handmade as hm
@@ -57,14 +56,16 @@ def test_directory(tmp_path: Path) -> None:
         (OSError(5, "Input/output error"), "cannot open: Input/output error"),
     ],
 )
-def test_open_errors(monkeypatch: pytest.MonkeyPatch, exc: OSError, text: str) -> None:
-    def failing_open(*_args: object, **_kw: object) -> None:
-        raise exc
+def test_open_error_lines(exc: OSError, text: str) -> None:
+    assert open_error("x.pcap", exc) == f"x.pcap: {text}"
 
-    monkeypatch.setattr(reader_module, "open", failing_open, raising=False)
+
+def test_an_open_error_the_system_gives(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    path = tmp_path / "file" / "x.pcap"  # a file where a directory should be: ENOTDIR
     with pytest.raises(CaptureError) as info:
-        list(read_packets("x.pcap"))
-    assert str(info.value) == f"x.pcap: {text}"
+        list(read_packets(str(path)))
+    assert str(info.value) == f"{path}: cannot open: Not a directory"
 
 
 def test_read_error_mid_file() -> None:

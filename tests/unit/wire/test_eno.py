@@ -165,7 +165,7 @@ def test_bytes_after_the_option_are_not_read() -> None:
 
 
 def test_accepts_bytearray() -> None:
-    assert decode_eno_option(bytearray(H("450321")), syn=True).raw == H("450321")  # type: ignore[arg-type]
+    assert decode_eno_option(bytearray(H("450321")), syn=True).raw == H("450321")
 
 
 # -- decode errors (RFC 8547 §4.4 and the option header) ---------------------------------------
@@ -227,7 +227,7 @@ def test_failed_decode_leaves_no_partial_state() -> None:
     bad = bytearray(H("4506 21 81 a1 aa"))
     before = bytes(bad)
     with pytest.raises(MalformedError):
-        decode_eno_option(bad, syn=True)  # type: ignore[arg-type]
+        decode_eno_option(bad, syn=True)
     assert bytes(bad) == before
     again = decode_eno_option(good, syn=True)
     assert again == fresh

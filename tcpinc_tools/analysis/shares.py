@@ -1,0 +1,168 @@
+"""What the shares of a split analysis send back, and their merge (see
+:mod:`~.hashsplit`).
+
+Each share numbers a connection by the number of its first packet and notes when it ended;
+:func:`merge_shares` renumbers them 1, 2, ... in that order, which is the order in which one
+flow table numbers them (the ids inside findings and messages follow), and sorts them by
+when they ended, then by id, as one analyzer hands them out. The results of a large capture
+are tens of thousands of dataclasses: :func:`dumps_result` pickles the common ones as
+constructor arguments, and :func:`collector_paused` keeps the cyclic collector from walking
+them again and again while they are taken in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copyreg
+import dataclasses
+import gc
+import io
+import operator
+import pickle
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar, cast
+
+from ..capture.stream import ANOMALY_PORT_REUSE
+from ..records import picklable
+from . import model
+from .model import Finding, FlowResult, FlowSummary
+
+__all__ = [
+    "EndKey",
+    "ShareResult",
+    "collector_paused",
+    "dumps_result",
+    "in_order",
+    "merge_shares",
+    "numbering",
+    "renumbered",
+]
+
+# When a connection ended: (packet number, 0) while that packet was filed (a reused port
+# pair, an eviction), (packet number, 1) at the expiry check after it, (sys.maxsize, 0) at
+# the end of the capture.
+EndKey = tuple[int, int]
+_PORT_REUSE_FLOW: Final = re.compile(r"(?<=port pair of flow )\d+")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    """What a share gives the merge: its connections and their summaries (flow ids numbered
+    by first packet), and when each connection ended."""
+
+    flows: list[FlowResult]
+    summaries: list[FlowSummary]
+    ends: dict[int, EndKey]
+
+
+class _Fields:
+    """A dataclass's fields in constructor order: an instance reduced to its class and
+    field values (for pickling), or rebuilt with fields changed; several times cheaper than
+    :mod:`tcpinc_tools.records`' reduction by keyword and :func:`dataclasses.replace`, for
+    the tens of thousands of results of a large capture (which fall back on those two when
+    the constructor does not take every field in order)."""
+
+    def __init__(self, cls: type) -> None:
+        fields = dataclasses.fields(cls)
+        self.cls = cls
+        self.positional = len(fields) > 1 and all(f.init and not f.kw_only for f in fields)
+        names = [f.name for f in fields]
+        self.values: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*names)
+        self.index = {name: i for i, name in enumerate(names)}
+
+    def reduce(self, obj: object) -> tuple[type, tuple[Any, ...]]:
+        return self.cls, self.values(obj)
+
+    def replace(self, obj: _T, **changes: Any) -> _T:
+        if not self.positional:
+            replaced: _T = dataclasses.replace(cast(Any, obj), **changes)
+            return replaced
+        values = list(self.values(obj))
+        for name, value in changes.items():
+            values[self.index[name]] = value
+        return cast(_T, self.cls(*values))
+
+
+_FLOW: Final = _Fields(FlowResult)
+_FINDING: Final = _Fields(Finding)
+_SUMMARY: Final = _Fields(FlowSummary)
+# What a share's result is made of, by the thousand.
+_NESTED: Final = (model.EnoResult, model.TcpcryptResult, model.FrameDigest, model.ResumeOfferSeen)
+_RESULT_FIELDS: Final = (_FLOW, _FINDING, _SUMMARY, *(_Fields(cls) for cls in _NESTED))
+
+
+def dumps_result(message: object) -> bytes:
+    """``message`` pickled for :meth:`Connection.recv` (which unpickles it as it is)."""
+    table: dict[type, Callable[[Any], Any]] = dict(copyreg.dispatch_table)
+    for fields in _RESULT_FIELDS:
+        if fields.positional:
+            table[fields.cls] = fields.reduce
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = table
+    pickler.dump(message)
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector off for the block: taking in and merging results makes a few
+    hundred thousand objects and no cycle, which it would walk again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _renumber_finding(finding: Finding, ids: dict[int, int]) -> Finding:
+    flow = ids.get(finding.flow, finding.flow) if finding.flow is not None else None
+    message = finding.message
+    if finding.id == ANOMALY_PORT_REUSE:
+        message = _PORT_REUSE_FLOW.sub(lambda m: str(ids.get(int(m[0]), int(m[0]))), message)
+    if flow == finding.flow and message == finding.message:
+        return finding
+    return _FINDING.replace(finding, flow=flow, message=message)
+
+
+def merge_shares(shares: Sequence[ShareResult]) -> tuple[list[FlowResult], list[FlowSummary]]:
+    """The connections of every share renumbered as one flow table numbers them, in the
+    order one analyzer hands them out; and their summaries, in the same order."""
+    ids = numbering([[flow.id for flow in share.flows] for share in shares])
+    return in_order([renumbered(share, ids) for share in shares])
+
+
+def numbering(shares: Iterable[list[int]]) -> dict[int, int]:
+    """Every share's flow ids (first packet numbers) to 1, 2, ... in that order."""
+    every = sorted(flow for share in shares for flow in share)
+    return {old: new for new, old in enumerate(every, start=1)}
+
+
+def renumbered(share: ShareResult, ids: dict[int, int]) -> ShareResult:
+    flows = [
+        _FLOW.replace(
+            flow,
+            id=ids[flow.id],
+            findings=tuple(_renumber_finding(f, ids) for f in flow.findings),
+        )
+        for flow in share.flows
+    ]
+    summaries = [_SUMMARY.replace(s, flow=ids[s.flow]) for s in share.summaries]
+    return ShareResult(flows, summaries, {ids[old]: end for old, end in share.ends.items()})
+
+
+def in_order(shares: Sequence[ShareResult]) -> tuple[list[FlowResult], list[FlowSummary]]:
+    """Renumbered shares merged: by when each connection ended, then by id."""
+    order = {flow: (end, flow) for share in shares for flow, end in share.ends.items()}
+    flows = sorted((f for share in shares for f in share.flows), key=lambda f: order[f.id])
+    summaries = [s for share in shares for s in share.summaries]
+    summaries.sort(key=lambda s: order[s.flow])
+    return flows, summaries
+
+
+picklable(ShareResult)
