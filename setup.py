@@ -36,14 +36,16 @@ def native_modules() -> list[str]:
     raise SystemExit("setup.py: no NATIVE_MODULES in tcpinc_tools/build.py")
 
 
-# setup.py commands that only write metadata: nothing to compile for them.
-METADATA_ONLY = frozenset({"egg_info", "dist_info"})
+# The setup.py commands that build extension modules (a wheel, an install, build_ext
+# itself); the metadata commands (egg_info, dist_info) and the editable ones (editable_wheel,
+# develop) compile nothing.
+BUILDING = frozenset({"bdist_wheel", "build", "build_ext", "install"})
+EDITABLE = frozenset({"editable_wheel", "develop"})
 
 
 def ext_modules() -> list[Any]:
-    commands = {arg for arg in sys.argv[1:] if not arg.startswith("-")}
-    editable = bool(commands & {"editable_wheel", "develop"})
-    if editable or (commands and commands <= METADATA_ONLY):
+    commands = set(sys.argv[1:])
+    if not commands & BUILDING or commands & EDITABLE:
         return []
     if os.environ.get("TCPINC_PURE", "") not in ("", "0"):
         return []

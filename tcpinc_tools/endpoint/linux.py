@@ -2,26 +2,23 @@
 entered per thread, AF_PACKET constants, interface ioctls, and running commands (ip, nft, tc,
 tcpdump) inside a namespace.
 
-Namespaces: ``setns(2)`` with CLONE_NEWNET changes the namespace of the calling *thread*
-only, and a socket belongs for its whole life to the namespace it was created in. So
-:func:`in_netns` runs a function in a short-lived thread that first enters the namespace;
-sockets it creates (and ioctls it makes on them) live there, while the rest of the process
-stays where it was. Python 3.11 has no ``os.setns``, hence ctypes.
+Namespaces: :func:`in_netns` is :func:`tcpinc_tools.linuxns.in_netns` (a short-lived thread
+that enters the namespace; sockets it creates live there) raising :class:`EndpointError`.
 """
 
 from __future__ import annotations
 
 import ctypes
 import fcntl
-import os
 import shutil
 import socket
 import struct
 import subprocess
-import threading
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
+from ..linuxns import ETH_P_ALL, PACKET_OUTGOING, netns_exists
+from ..linuxns import in_netns as _in_netns
 from .errors import EndpointError
 
 __all__ = [
@@ -43,15 +40,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-# <linux/sched.h>: the namespace type of setns(2).
-CLONE_NEWNET: Final = 0x40000000
-# <linux/if_ether.h>: every protocol, for an AF_PACKET socket.
-ETH_P_ALL: Final = 0x0003
 # <linux/socket.h> / <linux/if_packet.h>: the packet socket level and its options.
 SOL_PACKET: Final = 263
 PACKET_AUXDATA: Final = 8
-# <linux/if_packet.h>: sll_pkttype of a frame the host itself sent.
-PACKET_OUTGOING: Final = 4
 # <linux/if_packet.h>: struct tpacket_auxdata {u32 tp_status, tp_len, tp_snaplen;
 # u16 tp_mac, tp_net, tp_vlan_tci, tp_vlan_tpid}; and its tp_status bits: the checksum is
 # still to be computed (a local sender's CHECKSUM_PARTIAL, e.g. across a veth), or the
@@ -66,50 +57,12 @@ ETHTOOL_STXCSUM: Final = 0x00000017
 # <net/if.h>: struct ifreq is 40 bytes on 64-bit Linux (16-byte name + a 24-byte union).
 _IFREQ_LEN: Final = 40
 _IFNAMSIZ: Final = 16
-# Where `ip netns add` binds the namespaces it creates.
-NETNS_RUN_DIR: Final = "/run/netns"
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def netns_exists(name: str) -> bool:
-    return os.path.exists(os.path.join(NETNS_RUN_DIR, name))
-
-
-def _setns(name: str) -> None:
-    path = os.path.join(NETNS_RUN_DIR, name)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise EndpointError(f"network namespace {name!r}: {exc.strerror}") from None
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise EndpointError(f"cannot enter network namespace {name!r}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
 
 
 def in_netns(name: str | None, fn: Callable[[], T]) -> T:
-    """``fn()`` run inside network namespace ``name`` (None: right here, in this thread)."""
-    if name is None:
-        return fn()
-    values: list[T] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            _setns(name)
-            values.append(fn())
-        except BaseException as exc:  # handed to the caller below
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, name=f"netns:{name}", daemon=True)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return values[0]
+    """``fn()`` run inside network namespace ``name`` (None: right here, in this thread);
+    a namespace that cannot be entered is an :class:`EndpointError`."""
+    return _in_netns(name, fn, error=EndpointError)
 
 
 def interface_mtu(sock: socket.socket, iface: str) -> int:

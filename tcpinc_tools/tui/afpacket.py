@@ -12,8 +12,6 @@ out and on its way in); the outgoing copy is dropped, as libpcap does.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import socket
 import threading
 import time
@@ -22,17 +20,12 @@ from typing import Final, TypeVar
 
 from ..capture.packet import CaptureStats, FrameDecoder, TcpPacket
 from ..errors import TcpincError
+from ..linuxns import ETH_P_ALL, PACKET_OUTGOING
+from ..linuxns import in_netns as _in_netns
 from ..wire.constants import LinkType
 
 __all__ = ["AfPacketCapture", "CaptureSetupError", "in_netns"]
 
-# linux/if_ether.h: every protocol. (The same Linux ABI numbers are in endpoint/linux.py,
-# which this layer may not import.)
-ETH_P_ALL: Final = 0x0003
-# linux/if_packet.h: sll_pkttype of a frame this host sent.
-PACKET_OUTGOING: Final = 4
-# linux/sched.h: setns(2) namespace type.
-CLONE_NEWNET: Final = 0x40000000
 # linux/if_arp.h hardware types -> the pcap link type of the frames a packet socket reads.
 ARPHRD_LINKTYPES: Final = {
     1: LinkType.ETHERNET,  # ARPHRD_ETHER (veth, ethernet, bridges)
@@ -54,43 +47,10 @@ class CaptureSetupError(TcpincError):
     """The interface cannot be captured (missing, no permission, no such namespace)."""
 
 
-def _setns(name: str) -> None:
-    path = f"/run/netns/{name}"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise CaptureSetupError(f"network namespace {name}: {exc.strerror}") from None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise CaptureSetupError(f"network namespace {name}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
 def in_netns(name: str | None, fn: Callable[[], T]) -> T:
-    """``fn()`` run in network namespace ``name`` (None: here). setns(2) moves only the
-    calling thread, so a short-lived thread does it; a socket keeps the namespace it was
-    made in."""
-    if name is None:
-        return fn()
-    out: list[T] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            _setns(name)
-            out.append(fn())
-        except BaseException as exc:  # handed to the caller below
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, name=f"setns:{name}", daemon=True)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return out[0]
+    """``fn()`` run in network namespace ``name`` (None: here); a namespace that cannot be
+    entered is a :class:`CaptureSetupError`. A socket keeps the namespace it was made in."""
+    return _in_netns(name, fn, error=CaptureSetupError)
 
 
 def _open_socket(iface: str) -> socket.socket:
