@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Final
 
 import dpkt
+from mixed import make_capture  # bench/mixed.py, beside this script
 
 from tcpinc_tools.analysis.streaming import analyze_streaming
 from tcpinc_tools.capture import CaptureReader, CaptureWriter
-from tcpinc_tools.keylog import KeyLog, KeyLogWriter
-from tcpinc_tools.sim.scenarios import generate
+from tcpinc_tools.keylog import KeyLog
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CACHE: Final = ROOT / "bench" / ".cache"
@@ -59,41 +59,6 @@ GOAL_TSHARK: Final = 10.0
 GOAL_LOOP: Final = 0.6
 GOAL_RSS_MB: Final = 150.0
 FLAT_TOLERANCE: Final = 1.25  # the whole capture may cost this much more than its half
-
-
-class _Shifted:
-    """A packet sink that moves every timestamp by ``offset`` (rounds follow each other)."""
-
-    def __init__(self, writer: CaptureWriter, offset: float) -> None:
-        self.writer = writer
-        self.offset = offset
-        self.last = 0.0
-
-    def write_tcp(self, ts: float, src_ip: str, dst_ip: str, tcp: bytes) -> None:
-        self.last = ts + self.offset
-        self.writer.write_tcp(self.last, src_ip, dst_ip, tcp)
-
-
-def make_capture(path: Path, keys: Path, packets: int) -> None:
-    """Write rounds of generated traffic until ``packets`` packets (see the module doc)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp_keys = keys.with_name(keys.name + ".part")
-    tmp_keys.unlink(missing_ok=True)
-    offset = 0.0
-    written = 0
-    seed = 0
-    with CaptureWriter(tmp) as writer, KeyLogWriter(tmp_keys) as keylog:
-        while written < packets:
-            for name, count, size in ROUND:
-                sink = _Shifted(writer, offset)
-                summary = generate(name, sink, keylog=keylog, seed=seed, count=count, size=size)
-                written += summary.packets
-                offset = sink.last - 1767225600.0 + 1.0
-                print(f"  {name} seed {seed}: {summary.packets} packets ({written} in all)")
-            seed += 1
-    tmp.replace(path)
-    tmp_keys.replace(keys)
 
 
 def first_packets(source: Path, target: Path, count: int) -> None:
@@ -208,7 +173,7 @@ def main() -> int:
         keys = capture.with_suffix(".keys")
         if not capture.exists() or not keys.exists():
             print(f"making {capture} (once; cached) ...")
-            make_capture(capture, keys, args.packets)
+            make_capture(capture, keys, args.packets, ROUND)
     total = dpkt_loop(capture)
     half = CACHE / f"{capture.stem}-half.pcap"
     if not half.exists() or half.stat().st_mtime < capture.stat().st_mtime:

@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from mixed import make_capture  # bench/mixed.py, beside this script
 from textual import events
 
 from tcpinc_tools.analysis.live import LiveAnalyzer
-from tcpinc_tools.capture import CaptureReader, CaptureWriter
-from tcpinc_tools.keylog import KeyLog, KeyLogWriter
-from tcpinc_tools.sim.scenarios import generate
+from tcpinc_tools.capture import CaptureReader
+from tcpinc_tools.keylog import KeyLog
 from tcpinc_tools.tui import MonitorConfig
 from tcpinc_tools.tui.app import MonitorApp, create_app
 
@@ -50,38 +50,6 @@ GOAL_LATENCY_MS: Final = 100.0
 SIZE: Final = (120, 40)
 PRESS_EVERY: Final = 0.1
 LATENCY_TIMEOUT: Final = 5.0
-EPOCH: Final = 1767225600.0  # the generator's first timestamp
-
-
-class _Shift:
-    """Writes every packet ``offset`` seconds later (one round after the other)."""
-
-    def __init__(self, writer: CaptureWriter, offset: float) -> None:
-        self.writer = writer
-        self.offset = offset
-        self.last = 0.0
-
-    def write_tcp(self, ts: float, src_ip: str, dst_ip: str, tcp: bytes) -> None:
-        self.last = ts + self.offset
-        self.writer.write_tcp(self.last, src_ip, dst_ip, tcp)
-
-
-def make_capture(path: Path, keys: Path, packets: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part, keys_part = path.with_suffix(".part"), keys.with_suffix(".keys.part")
-    keys_part.unlink(missing_ok=True)
-    written, seed, offset = 0, 0, 0.0
-    with CaptureWriter(part) as writer, KeyLogWriter(keys_part) as keylog:
-        while written < packets:
-            for name, count, size in ROUND:
-                sink = _Shift(writer, offset)
-                summary = generate(name, sink, keylog=keylog, seed=seed, count=count, size=size)
-                written += summary.packets
-                offset = sink.last - EPOCH + 1.0
-                print(f"  {name} seed {seed}: {summary.packets} packets ({written} in all)")
-            seed += 1
-    part.replace(path)
-    keys_part.replace(keys)
 
 
 @dataclass(frozen=True)
@@ -170,7 +138,7 @@ def main() -> int:
         keys = capture.with_suffix(".keys")
         if not capture.exists() or not keys.exists():
             print(f"making {capture} (once; cached) ...")
-            make_capture(capture, keys, args.packets)
+            make_capture(capture, keys, args.packets, ROUND)
     print(f"capture: {capture} ({capture.stat().st_size / 1e6:.1f} MB)")
     runs: list[tuple[Run, tuple[int, float]]] = []
     for keylog in (None, keys) if keys is not None and not args.no_keys else (None,):

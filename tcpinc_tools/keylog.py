@@ -132,6 +132,14 @@ class KeyLogLineError(KeyLogError):
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.reason}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keyword-only arguments: pickle's default (the class and self.args) cannot rebuild it
+        return _key_log_line_error, (self.reason, self.line, self.source)
+
+
+def _key_log_line_error(reason: str, line: int, source: str) -> KeyLogLineError:
+    return KeyLogLineError(reason, line=line, source=source)
+
 
 # --- parsing one line ---------------------------------------------------------------------
 

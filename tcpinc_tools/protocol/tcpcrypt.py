@@ -209,7 +209,7 @@ class TcpcryptSession:
                 tep_byte=tep_byte,
                 dialect=dialect,
                 transcript=transcript,
-                aconf=config.aconf,
+                ciphers=config.aconf,
                 random_bytes=random_bytes,
             )
             self._kex = kex
@@ -221,7 +221,7 @@ class TcpcryptSession:
                 tep_byte=tep_byte,
                 dialect=dialect,
                 transcript=transcript,
-                bconf=config.bconf,
+                ciphers=config.bconf,
                 random_bytes=random_bytes,
             )
 

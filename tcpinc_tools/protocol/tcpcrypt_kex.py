@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
 from ..crypto.kex import KeyPair, RandomBytes, generate_keypair, shared_secret
 from ..crypto.schedule import SessionKeys, compute_ss0, derive_keys
@@ -156,8 +156,13 @@ def _derive(
     return FreshKeys(keys, aead, n_a, ss0, init1_len, init2_len)
 
 
-class InitiatorKex:
-    """Host A's half of the exchange: Init1 out, Init2 in."""
+class _Half:
+    """What both halves of the exchange hold: the negotiated TEP, the ENO transcript, this
+    host's AEAD list (api-06 §3: TCP_CRYPT_ACONF in the order A offers it, TCP_CRYPT_BCONF
+    in B's increasing order of preference), its nonce (drawn first) and its ephemeral key
+    pair (used once, then dropped)."""
+
+    NONCE_LEN: ClassVar[int]
 
     def __init__(
         self,
@@ -166,19 +171,37 @@ class InitiatorKex:
         tep_byte: int,
         dialect: Dialect,
         transcript: bytes,
-        aconf: Sequence[AeadId],
+        ciphers: Sequence[AeadId],
         random_bytes: RandomBytes,
     ) -> None:
         self._tep = tep
         self._tep_byte = tep_byte
         self._dialect: Dialect = dialect
         self._transcript = transcript
-        self._offered = _wire_list(aconf, dialect)
-        self._n_a = _draw(random_bytes, N_A_LEN)
+        self._ciphers = _wire_list(ciphers, dialect)
+        self._nonce = _draw(random_bytes, self.NONCE_LEN)
         self._keypair: KeyPair | None = generate_keypair(tep, random_bytes, dialect=dialect)
+        self._public = self._keypair.public
+        self._start()
+
+    def _start(self) -> None:
+        """What the half does once its key pair is drawn (A: build Init1)."""
+
+    def _take_keypair(self) -> KeyPair:
+        keypair, self._keypair = self._keypair, None  # the ephemeral key is used once
+        assert keypair is not None
+        return keypair
+
+
+class InitiatorKex(_Half):
+    """Host A's half of the exchange: Init1 out (built at once, ``init1``), Init2 in."""
+
+    NONCE_LEN = N_A_LEN
+
+    def _start(self) -> None:
         # RFC 8548 §4.1: senders leave the ignored part empty.
         self.init1 = encode_init1(
-            self._offered, self._n_a, self._keypair.public, tep, dialect=dialect
+            self._ciphers, self._nonce, self._public, self._tep, dialect=self._dialect
         )
 
     def receive(self, buf: bytearray) -> FreshKeys | None:
@@ -195,45 +218,28 @@ class InitiatorKex:
             raise TcpcryptAbort(exc.expert_id, str(exc)) from None
         # RFC 8548 §3.3: A aborts if sym_cipher was not in the sym_cipher_list it sent.
         aead = aead_from_wire(msg.cipher, self._dialect)
-        if msg.cipher not in self._offered or aead is None:
+        if msg.cipher not in self._ciphers or aead is None:
             raise TcpcryptAbort(CIPHER_NOT_OFFERED, f"Init2 chose {msg.cipher:#x}")
-        keypair, self._keypair = self._keypair, None  # the ephemeral key is used once
-        assert keypair is not None
-        es = _es(keypair, msg.pubkey)
+        es = _es(self._take_keypair(), msg.pubkey)
         # RFC 8548 §3.3: PRK = Extract(N_A, eno_transcript | Init1 | Init2 | ES) = ss[0].
-        ss0 = compute_ss0(self._n_a, self._transcript, self.init1, msg.raw, es)
+        ss0 = compute_ss0(self._nonce, self._transcript, self.init1, msg.raw, es)
         return _derive(
             ss0,
             tep_byte=self._tep_byte,
             aead=aead,
             dialect=self._dialect,
-            n_a=self._n_a,
+            n_a=self._nonce,
             init1_len=len(self.init1),
             init2_len=msg.message_len,
         )
 
 
-class ResponderKex:
-    """Host B's half of the exchange: Init1 in, Init2 out."""
+class ResponderKex(_Half):
+    """Host B's half of the exchange: Init1 in, Init2 out (``init2``, once Init1 is in)."""
 
-    def __init__(
-        self,
-        *,
-        tep: int,
-        tep_byte: int,
-        dialect: Dialect,
-        transcript: bytes,
-        bconf: Sequence[AeadId],
-        random_bytes: RandomBytes,
-    ) -> None:
-        self._tep = tep
-        self._tep_byte = tep_byte
-        self._dialect: Dialect = dialect
-        self._transcript = transcript
-        # api-06 §3 (TCP_CRYPT_BCONF): increasing order of preference.
-        self._preference = _wire_list(bconf, dialect)
-        self._n_b = _draw(random_bytes, N_B_LEN)
-        self._keypair: KeyPair | None = generate_keypair(tep, random_bytes, dialect=dialect)
+    NONCE_LEN = N_B_LEN
+
+    def _start(self) -> None:
         self.init2: bytes | None = None
 
     def receive(self, buf: bytearray) -> FreshKeys | None:
@@ -247,15 +253,14 @@ class ResponderKex:
         except DecodeError as exc:
             raise TcpcryptAbort(exc.expert_id, str(exc)) from None
         # RFC 8548 §3.3: B selects sym_cipher from A's list; its most preferred one.
-        chosen = next((c for c in reversed(self._preference) if c in msg.ciphers), None)
+        chosen = next((c for c in reversed(self._ciphers) if c in msg.ciphers), None)
         aead = None if chosen is None else aead_from_wire(chosen, self._dialect)
         if chosen is None or aead is None:
             raise TcpcryptAbort(NO_COMMON_CIPHER, f"Init1 offered {list(msg.ciphers)}")
-        keypair, self._keypair = self._keypair, None
-        assert keypair is not None
+        keypair = self._take_keypair()
         es = _es(keypair, msg.pubkey)
         self.init2 = encode_init2(
-            chosen, self._n_b, keypair.public, self._tep, dialect=self._dialect
+            chosen, self._nonce, keypair.public, self._tep, dialect=self._dialect
         )
         # RFC 8548 §3.3: the same PRK on both sides, over the exact transmitted bytes.
         ss0 = compute_ss0(msg.n_a, self._transcript, msg.raw, self.init2, es)

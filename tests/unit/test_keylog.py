@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import io
 import os
+import pickle
 import stat
 import threading
 from collections.abc import Callable
@@ -189,6 +190,15 @@ def test_writer_ends_an_unterminated_last_line_first(tmp_path: Path) -> None:
         f"{path}:1: ss[0] must be 32 bytes, found 5",
     ]
     assert log.ss_for_resume(b"\x55" * 9) == ResumeMatch(SS_X, 0, b"\x55" * 9, "legacy")
+
+
+def test_a_bad_line_error_crosses_a_process_boundary() -> None:
+    """Worker processes (--jobs, --dask) send key log errors back pickled."""
+    error = KeyLogLineError("ss[0] must be 32 bytes, found 5", line=7, source="x.keys")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is KeyLogLineError
+    assert str(again) == "x.keys:7: ss[0] must be 32 bytes, found 5"
+    assert (again.reason, again.line, again.source) == (error.reason, 7, "x.keys")
 
 
 def test_writer_cannot_read_back_the_last_byte(

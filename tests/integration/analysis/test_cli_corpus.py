@@ -15,28 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.unit.analysis.builder import by_hand_session_id
+from tests.unit.analysis.test_corpus import AEADS, ATTACKS, TEPS
 from tests.unit.commands.clirun import CAPTURES, tcpinc
 
 PCAPS = sorted(CAPTURES.glob("*.pcap"))
-TEPS = {
-    "p256": "TCPCRYPT_ECDHE_P256",
-    "p521": "TCPCRYPT_ECDHE_P521",
-    "x25519": "TCPCRYPT_ECDHE_Curve25519",
-    "x448": "TCPCRYPT_ECDHE_Curve448",
-}
-AEADS = {
-    "aes128gcm": "AEAD_AES_128_GCM",
-    "aes256gcm": "AEAD_AES_256_GCM",
-    "chacha20poly1305": "AEAD_CHACHA20_POLY1305",
-}
-ATTACKS = {
-    "attack-bad-tag": "tcpcrypt.tag_failure",
-    "attack-truncation": "tcpcrypt.truncation",
-    "attack-rst-injection": "tcpcrypt.unauthenticated_reset",
-    "attack-resume-replay": "tcpcrypt.resume.replay",
-    "attack-plaintext-after-enable": "tcpcrypt.plaintext_after_enable",
-    "attack-tracking": "tcpcrypt.resume.tracking",
-}
 Json = dict[str, Any]
 
 
