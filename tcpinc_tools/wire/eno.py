@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from ..errors import DecodeError, EncodeError, LocalProtocolError, MalformedError, TruncatedError
 from ..records import picklable
@@ -35,6 +36,7 @@ from .constants import (
 )
 
 __all__ = [
+    "MEMO_SIZE",
     "EnoOption",
     "EnoOutcome",
     "EnoSuboption",
@@ -185,10 +187,31 @@ def _header_len(kind: int) -> int:
     return 2 + (EXID_LEN if kind == TcpOptionKind.EXPERIMENTAL_1 else 0)
 
 
+# Entries each of the decode and negotiation memos holds before it starts again.
+MEMO_SIZE: Final = 4096
+_decoded: dict[tuple[bytes, bool], EnoOption] = {}
+_negotiated: dict[tuple[bytes | None, bytes | None, bool, bool, str], EnoOutcome] = {}
+
+
 # RFC 8547 §4.1 Fig. 1 and §11 (kind 253 + ExID 0x454E, RFC 6994 §3): kind, length, contents.
 def decode_eno_option(data: BytesLike, *, syn: bool) -> EnoOption:
-    """Decode the ENO option at the start of ``data`` (bytes after its end are not read)."""
-    return _decode_eno_option(bytes(data), syn)
+    """Decode the ENO option at the start of ``data`` (bytes after its end are not read).
+
+    A host sends the same ENO option in every SYN, so a capture holds few distinct ones:
+    decoded options (immutable) are kept by their bytes, up to :data:`MEMO_SIZE`.
+    """
+    raw = bytes(data)
+    if len(raw) < 2 or not 2 <= raw[1] <= len(raw):
+        return _decode_eno_option(raw, syn)  # no whole option: the decoder says why
+    own = raw[: raw[1]]  # what the decoder reads: the option's own bytes, never past them
+    key = (own, syn)
+    opt = _decoded.get(key)
+    if opt is None:
+        opt = _decode_eno_option(own, syn)
+        if len(_decoded) >= MEMO_SIZE:
+            _decoded.clear()
+        _decoded[key] = opt
+    return opt
 
 
 def _decode_eno_option(data: bytes, syn: bool) -> EnoOption:
@@ -451,8 +474,8 @@ def _pick(opt: EnoOption, tep: int, v: bool) -> EnoSuboption:
 
 # RFC 8547 §4.3 (roles), §4.5 (negotiated TEP), §4.6 (fallback), §4.8 (transcript).
 def negotiate(
-    syn_a: bytes | None,
-    syn_b: bytes | None,
+    syn_a: BytesLike | None,
+    syn_b: BytesLike | None,
     *,
     aa_mandatory_a: bool = False,
     aa_mandatory_b: bool = False,
@@ -471,10 +494,31 @@ def negotiate(
     5. ``tcpeno.fallback.vacuous``: either option has no TEP (§4.6).
     6. ``tcpeno.fallback.no_common_tep``: no valid TEP (§4.5).
 
-    Any byte strings give an outcome; only an unknown ``dialect`` raises.
+    Any byte strings give an outcome; only an unknown ``dialect`` raises. Outcomes
+    (immutable) are kept by their arguments, up to :data:`MEMO_SIZE`: the pairs of options
+    in a capture repeat.
     """
     if dialect not in DIALECTS:
         raise LocalProtocolError(f"unknown dialect {dialect!r}")
+    a = None if syn_a is None else bytes(syn_a)
+    b = None if syn_b is None else bytes(syn_b)
+    key = (a, b, aa_mandatory_a, aa_mandatory_b, dialect)
+    outcome = _negotiated.get(key)
+    if outcome is None:
+        outcome = _negotiate(a, b, aa_mandatory_a, aa_mandatory_b, dialect)
+        if len(_negotiated) >= MEMO_SIZE:
+            _negotiated.clear()
+        _negotiated[key] = outcome
+    return outcome
+
+
+def _negotiate(
+    syn_a: bytes | None,
+    syn_b: bytes | None,
+    aa_mandatory_a: bool,
+    aa_mandatory_b: bool,
+    dialect: Dialect,
+) -> EnoOutcome:
     if syn_a is None or syn_b is None:
         return EnoOutcome(ok=False, dialect=dialect, reason=FALLBACK_NO_ENO)
     decoded: list[EnoOption | None] = [None, None]

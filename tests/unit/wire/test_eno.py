@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tcpinc_tools.errors import DecodeError, EncodeError, MalformedError, TruncatedError
-from tcpinc_tools.wire.eno import EnoOption, EnoSuboption, decode_eno_option, encode_eno_option
+from tcpinc_tools.wire import eno as eno_module
+from tcpinc_tools.wire.eno import (
+    EnoOption,
+    EnoSuboption,
+    decode_eno_option,
+    encode_eno_option,
+    negotiate,
+)
 from tests.support import fuzz_settings, property_settings
 
 H = bytes.fromhex
@@ -508,3 +517,41 @@ def test_decode_syn_contract(data: bytes) -> None:
 @given(fuzz_inputs)
 def test_decode_non_syn_contract(data: bytes) -> None:
     _check_contract(data, syn=False)
+
+
+# -- memos ------------------------------------------------------------------------------------
+
+
+def test_decoding_the_same_bytes_again_gives_the_same_object() -> None:
+    raw = H("450a 01 83 a1 aabbccdd 22")
+    first = decode_eno_option(raw, syn=True)
+    assert decode_eno_option(bytearray(raw), syn=True) is first
+    # the SYN flag is part of the key: the same bytes in a non-SYN segment decode anew
+    assert decode_eno_option(raw, syn=False) is not first
+
+
+def test_negotiating_the_same_options_again_gives_the_same_outcome() -> None:
+    a, b = H("450323"), H("45040123")  # A offers 0x23; B (b=1) answers 0x23
+    first = negotiate(a, b)
+    assert first.ok and negotiate(bytearray(a), b) is first
+    assert negotiate(a, b, aa_mandatory_a=True) is not first
+
+
+def test_the_memos_stay_bounded() -> None:
+    for n in range(eno_module.MEMO_SIZE + 10):
+        tep = 0x20 + n % 0x50
+        raw = bytes([0x45, 5, 0x21, tep, n & 0xFF])
+        with contextlib.suppress(DecodeError):
+            decode_eno_option(raw, syn=True)
+        negotiate(raw, bytes([0x45, 3, n & 0xFF]))
+    assert len(eno_module._decoded) <= eno_module.MEMO_SIZE
+    assert len(eno_module._negotiated) <= eno_module.MEMO_SIZE
+
+
+def test_the_decode_memo_keys_on_the_option_bytes_only() -> None:
+    """The bytes after the option (a timestamp, say) differ from SYN to SYN."""
+    option = H("450a 01 83 a1 aabbccdd 22")
+    first = decode_eno_option(option + H("080a 00000001 00000000"), syn=True)
+    again = decode_eno_option(option + H("080a 00000002 00000000"), syn=True)
+    assert again is first and first == decode_eno_option(option, syn=True)
+    assert first.raw == option
