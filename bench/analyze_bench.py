@@ -43,7 +43,11 @@ from pathlib import Path
 from typing import Final
 
 import dpkt
-from mixed import make_capture  # bench/mixed.py, beside this script
+from mixed import (  # bench/mixed.py, beside this script
+    add_capture_arguments,
+    chosen_capture,
+    verdict,
+)
 
 from tcpinc_tools.analysis.streaming import analyze_streaming
 from tcpinc_tools.capture import CaptureReader, CaptureWriter
@@ -152,28 +156,12 @@ def subprocess_figure(
     return Figure(name, packets, seconds, rss)
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--capture", type=Path, help="a capture to use instead of the generated one"
-    )
-    parser.add_argument("--keylog", type=Path, help="its key log")
-    parser.add_argument("--packets", type=int, default=DEFAULT_PACKETS)
+    add_capture_arguments(parser, DEFAULT_PACKETS)
     parser.add_argument("--no-tshark", action="store_true", help="skip the tshark figure")
     args = parser.parse_args()
-
-    if args.capture is not None:
-        capture, keys = args.capture, args.keylog
-    else:
-        capture = CACHE / f"mixed-{args.packets}.pcap"
-        keys = capture.with_suffix(".keys")
-        if not capture.exists() or not keys.exists():
-            print(f"making {capture} (once; cached) ...")
-            make_capture(capture, keys, args.packets, ROUND)
+    capture, keys = chosen_capture(args, CACHE, "mixed", ROUND)
     total = dpkt_loop(capture)
     half = CACHE / f"{capture.stem}-half.pcap"
     if not half.exists() or half.stat().st_mtime < capture.stat().st_mtime:

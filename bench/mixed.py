@@ -9,6 +9,7 @@ cache.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tcpinc_tools.keylog import KeyLogWriter
 from tcpinc_tools.sim.link import EPOCH
 from tcpinc_tools.sim.scenarios import generate
 
-__all__ = ["Round", "make_capture"]
+__all__ = ["Round", "add_capture_arguments", "chosen_capture", "make_capture", "verdict"]
 
 # (scenario, count, size): generate()'s arguments for one scenario of a round.
 Round = Sequence[tuple[str, int | None, int | None]]
@@ -56,3 +57,32 @@ def make_capture(path: Path, keys: Path, packets: int, rounds: Round) -> None:
             seed += 1
     tmp.replace(path)
     tmp_keys.replace(keys)
+
+
+def add_capture_arguments(parser: argparse.ArgumentParser, default_packets: int) -> None:
+    """--capture, --keylog and --packets, as every bench takes them."""
+    parser.add_argument(
+        "--capture", type=Path, help="a capture to use instead of the generated one"
+    )
+    parser.add_argument("--keylog", type=Path, help="its key log")
+    parser.add_argument("--packets", type=int, default=default_packets)
+
+
+def chosen_capture(
+    args: argparse.Namespace, cache: Path, stem: str, rounds: Round
+) -> tuple[Path, Path | None]:
+    """The capture and key log to measure: --capture's, or ``cache/STEM-PACKETS.pcap`` made
+    once (see the module doc) and kept."""
+    if args.capture is not None:  # absolute: the benches run commands in other folders
+        keylog = args.keylog.resolve() if args.keylog is not None else None
+        return args.capture.resolve(), keylog
+    capture = cache / f"{stem}-{args.packets}.pcap"
+    keys = capture.with_suffix(".keys")
+    if not capture.exists() or not keys.exists():
+        print(f"making {capture} (once; cached) ...")
+        make_capture(capture, keys, args.packets, rounds)
+    return capture, keys
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"

@@ -33,7 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from mixed import make_capture  # bench/mixed.py, beside this script
+from mixed import (  # bench/mixed.py, beside this script
+    add_capture_arguments,
+    chosen_capture,
+    verdict,
+)
 from textual import events
 
 from tcpinc_tools.analysis.live import LiveAnalyzer
@@ -118,27 +122,12 @@ def analysis_alone(capture: Path, keylog: Path | None) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--capture", type=Path, help="a capture to use instead of the generated one"
-    )
-    parser.add_argument("--keylog", type=Path, help="its key log")
-    parser.add_argument("--packets", type=int, default=DEFAULT_PACKETS)
+    add_capture_arguments(parser, DEFAULT_PACKETS)
     parser.add_argument("--no-keys", action="store_true", help="only the run without key log")
     args = parser.parse_args()
-    if args.capture is not None:
-        capture, keys = args.capture, args.keylog
-    else:
-        capture = CACHE / f"monitor-{args.packets}.pcap"
-        keys = capture.with_suffix(".keys")
-        if not capture.exists() or not keys.exists():
-            print(f"making {capture} (once; cached) ...")
-            make_capture(capture, keys, args.packets, ROUND)
+    capture, keys = chosen_capture(args, CACHE, "monitor", ROUND)
     print(f"capture: {capture} ({capture.stat().st_size / 1e6:.1f} MB)")
     runs: list[tuple[Run, tuple[int, float]]] = []
     for keylog in (None, keys) if keys is not None and not args.no_keys else (None,):

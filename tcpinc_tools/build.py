@@ -16,6 +16,7 @@ __all__ = ["NATIVE_MODULES", "build_description", "compiled_modules"]
 NATIVE_MODULES = (
     "tcpinc_tools.wire.buffer",
     "tcpinc_tools.wire.eno",
+    "tcpinc_tools.wire.eno_codec",
     "tcpinc_tools.wire.frames",
     "tcpinc_tools.wire.tcp_options",
     "tcpinc_tools.wire.tcpcrypt",

@@ -41,6 +41,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
@@ -194,20 +195,25 @@ class _ProgressBar:
         if self._progress is None:
             if time.monotonic() - self._started < PROGRESS_DELAY:
                 return
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-                redirect_stdout=False,
-                redirect_stderr=False,
-            )
+            self._progress = _progress_bar(DownloadColumn())
             self._progress.start()
         if self._task is None:
             self._task = self._progress.add_task(self._name, total=total)
         self._progress.update(self._task, completed=done)
+
+
+def _progress_bar(counter: ProgressColumn) -> Progress:
+    """A transient bar on stderr: description, bar, ``counter``, time left."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        counter,
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
 
 
 class _CaptureCounter:
@@ -223,16 +229,7 @@ class _CaptureCounter:
         if not self.enabled:
             return
         if self._progress is None:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-                redirect_stdout=False,
-                redirect_stderr=False,
-            )
+            self._progress = _progress_bar(MofNCompleteColumn())
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=total)
         assert self._task is not None

@@ -313,7 +313,7 @@ __all__ += [
 ]
 
 
-# --- key log (keylog.py) -------------------------------------------------------------------
+# --- key log (keylog/) ----------------------------------------------------------------------
 
 # LEGACY.md "Resumption": tcpcryptd 0.5's SYN carries a 9-byte resumption identifier, the first
 # 9 bytes after the TEP byte of the session ID that ss[i] gives.

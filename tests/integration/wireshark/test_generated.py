@@ -103,7 +103,7 @@ def test_wireshark_registers_the_names(tmp_path: Path) -> None:
 def test_lower_layers_do_not_import_the_wireshark_module() -> None:
     """The bridge runs tshark: it sits at the analysis level or above (ARCHITECTURE.md)."""
     package = ROOT / "tcpinc_tools"
-    lower = ["wire", "crypto", "protocol", "capture", "sim", "analysis", "keylog.py", "errors.py"]
+    lower = ["wire", "crypto", "protocol", "capture", "sim", "analysis", "keylog", "errors.py"]
     offenders = []
     for part in lower:
         base = package / part

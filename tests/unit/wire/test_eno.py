@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tcpinc_tools.errors import DecodeError, EncodeError, MalformedError, TruncatedError
 from tcpinc_tools.wire import eno as eno_module
+from tcpinc_tools.wire import eno_codec
 from tcpinc_tools.wire.eno import (
     EnoOption,
     EnoSuboption,
@@ -544,7 +545,7 @@ def test_the_memos_stay_bounded() -> None:
         with contextlib.suppress(DecodeError):
             decode_eno_option(raw, syn=True)
         negotiate(raw, bytes([0x45, 3, n & 0xFF]))
-    assert len(eno_module._decoded) <= eno_module.MEMO_SIZE
+    assert len(eno_codec._decoded) <= eno_module.MEMO_SIZE
     assert len(eno_module._negotiated) <= eno_module.MEMO_SIZE
 
 

@@ -1,62 +1,32 @@
-"""The tcpcrypt key log: session secrets in an NSS-shaped text file (ARCHITECTURE.md "Key log").
-
-One secret per line; comments (``#``) and blank lines are ignored::
-
-    TCPCRYPT_SS_INIT1   <N_A, hex>            <ss[0], hex>
-    TCPCRYPT_SS_RESUME  <resumption id, hex>  <ss[i], hex>
-
-:class:`KeyLog` reads such files leniently: a malformed line becomes a :class:`KeyLogLineError`
-in ``.errors`` (with its line number) and the other lines are still used; an unknown label is
-noted in ``.notes`` and skipped. From a secret it also derives the later secrets of the same
-chain, ss[i+1] = CPRF(ss[i], CONST_NEXTK, 32), and their resumption identifiers, so that a
-resumed session decrypts with no line of its own. :class:`KeyLogWriter` appends lines to a file
-it creates with mode 0600 and flushes after each one.
-
-Secrets never appear in ``repr()`` or ``str()`` of anything defined here.
-"""
+"""The key log reader: :class:`KeyLog` (the package doc of :mod:`tcpinc_tools.keylog`)."""
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Literal, TextIO
+from typing import Final
 
 from tcpinc_tools.crypto import schedule
 from tcpinc_tools.errors import KeyLogError
-from tcpinc_tools.wire.constants import (
-    K_LEN,
-    LEGACY_RESUME_ID_LEN,
-    N_A_LEN,
-    RESUME_HALF_LEN,
-    RESUME_ID_LEN,
-    Dialect,
+from tcpinc_tools.wire.constants import K_LEN, N_A_LEN, RESUME_HALF_LEN, RESUME_ID_LEN, Dialect
+
+from .lines import (
+    KEYLOG_ENV,
+    LABEL_INIT1,
+    LABEL_RESUME,
+    RESUME_ID_LENS,
+    KeyLogEntry,
+    KeyLogLineError,
+    ResumeMatch,
+    UnknownLabel,
+    check_len,
+    parse_line,
 )
 
-__all__ = [
-    "KEYLOG_ENV",
-    "LABEL_INIT1",
-    "LABEL_RESUME",
-    "MAX_CHAIN",
-    "KeyLog",
-    "KeyLogEntry",
-    "KeyLogLineError",
-    "KeyLogWriter",
-    "ResumeMatch",
-    "format_init1_line",
-    "format_resume_line",
-]
-
-# The environment variable that names the key log, as browsers honour SSLKEYLOGFILE.
-KEYLOG_ENV: Final = "TCPCRYPT_KEYLOG_FILE"
-LABEL_INIT1: Final = "TCPCRYPT_SS_INIT1"
-LABEL_RESUME: Final = "TCPCRYPT_SS_RESUME"
-# Column of the first hex field: the longer label plus two spaces, as in ARCHITECTURE.md.
-_LABEL_WIDTH: Final = len(LABEL_RESUME) + 2
+__all__ = ["MAX_CHAIN", "KeyLog"]
 
 # How many secrets past a logged one the reader derives. Each resumption consumes one ss[i]
 # (RFC 8548 §3.5: ss[i] never secures two connections, and the proposer takes the lowest unused
@@ -64,133 +34,6 @@ _LABEL_WIDTH: Final = len(LABEL_RESUME) + 2
 # 64 outlasts any realistic run of such resumptions, while a lookup that misses costs at most
 # 64 x 3 HMACs per logged secret, once: every derived id stays indexed afterwards.
 MAX_CHAIN: Final = 64
-
-_LABEL_RE: Final = re.compile(r"[A-Z][A-Z0-9_]*")  # NSS labels: upper case, digits, _
-_RESUME_ID_LENS: Final = (RESUME_ID_LEN, LEGACY_RESUME_ID_LEN)
-
-Half = Literal["a", "b"]
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeMatch:
-    """The secret for a resumption identifier, found in (or derived from) a key log.
-
-    ``ss`` is the ss[i] that the resumed session uses; ``generation`` counts the ss
-    derivations from the logged secret it came from (0: the line itself named this id);
-    ``origin`` is that line's N_A (TCPCRYPT_SS_INIT1) or resumption id (TCPCRYPT_SS_RESUME).
-    ``half`` says which 9-byte half of an rfc id matched: ``"a"`` (sent by the host that was
-    A in the session that created ss[0]), ``"b"``, or None for a whole id and in legacy.
-    """
-
-    ss: bytes = field(repr=False)
-    generation: int
-    origin: bytes
-    dialect: Dialect
-    half: Half | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"ResumeMatch(generation={self.generation}, origin={self.origin.hex()}, "
-            f"dialect={self.dialect!r}, half={self.half!r})"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class KeyLogEntry:
-    """One secret of a key log: its label, lookup key (N_A or resumption id) and ss."""
-
-    label: str
-    key: bytes
-    ss: bytes = field(repr=False)
-    source: str = "<added>"
-    line: int | None = None
-
-    @property
-    def dialect(self) -> Dialect | None:
-        """``rfc`` (18-byte id) or ``legacy`` (9-byte id) for a RESUME line; None for INIT1."""
-        if self.label == LABEL_INIT1:
-            return None
-        return "rfc" if len(self.key) == RESUME_ID_LEN else "legacy"
-
-    @property
-    def where(self) -> str:
-        """``source:line``, or the source alone for a secret added by a program."""
-        return self.source if self.line is None else f"{self.source}:{self.line}"
-
-    def __repr__(self) -> str:
-        return f"KeyLogEntry({self.label}, key={self.key.hex()}, at {self.where})"
-
-
-class KeyLogLineError(KeyLogError):
-    """A key log line that was not used: ``str()`` is ``source:line: reason``."""
-
-    def __init__(self, reason: str, *, line: int, source: str) -> None:
-        super().__init__(reason, line=line)
-        self.reason = reason
-        self.source = source
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.line}: {self.reason}"
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # keyword-only arguments: pickle's default (the class and self.args) cannot rebuild it
-        return _key_log_line_error, (self.reason, self.line, self.source)
-
-
-def _key_log_line_error(reason: str, line: int, source: str) -> KeyLogLineError:
-    return KeyLogLineError(reason, line=line, source=source)
-
-
-# --- parsing one line ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Unknown:
-    label: str
-
-
-def _hex_field(text: str, name: str, lengths: tuple[int, ...]) -> bytes | str:
-    """The bytes of one hex field, or the reason it is not acceptable (never its content)."""
-    try:
-        value = bytes.fromhex(text)
-    except ValueError:
-        return f"{name} is not hex (an odd number of digits or a non-hex character)"
-    if len(value) not in lengths:
-        wanted = " or ".join(str(n) for n in lengths)
-        return f"{name} must be {wanted} bytes, found {len(value)}"
-    return value
-
-
-# ARCHITECTURE.md "Key log format": LABEL, lookup key and ss, separated by spaces or tabs.
-def _parse_line(text: str) -> KeyLogEntry | _Unknown | str | None:
-    """One line: an entry, an unknown label, the reason it is malformed, or None (no data)."""
-    fields = text.split()
-    if not fields or fields[0].startswith("#"):
-        return None
-    label = fields[0]
-    if label not in (LABEL_INIT1, LABEL_RESUME):
-        if label.upper() in (LABEL_INIT1, LABEL_RESUME):
-            return f"labels are upper case: write {label.upper()}"
-        if _LABEL_RE.fullmatch(label) is None:
-            return f"not a key log line: expected a label such as {LABEL_INIT1}"
-        return _Unknown(label)
-    key_name = "N_A" if label == LABEL_INIT1 else "the resumption id"
-    ss_name = "ss[0]" if label == LABEL_INIT1 else "ss[i]"
-    if len(fields) != 3:
-        return f"{label} takes 3 fields (label, {key_name}, {ss_name}), found {len(fields)}"
-    key = _hex_field(fields[1], key_name, (N_A_LEN,) if label == LABEL_INIT1 else _RESUME_ID_LENS)
-    if isinstance(key, str):
-        return key
-    ss = _hex_field(fields[2], ss_name, (K_LEN,))
-    if isinstance(ss, str):
-        return ss
-    return KeyLogEntry(label, key, ss)
-
-
-def _check_len(value: bytes, name: str, lengths: tuple[int, ...]) -> None:
-    if len(value) not in lengths:
-        wanted = " or ".join(str(n) for n in lengths)
-        raise KeyLogError(f"{name} must be {wanted} bytes, got {len(value)}")
 
 
 # --- the reader -----------------------------------------------------------------------------
@@ -272,14 +115,14 @@ class KeyLog:
 
     def add_init1(self, n_a: bytes, ss: bytes, *, source: str = "<added>") -> bool:
         """Add ss[0] of the session whose Init1 carried ``n_a``; False if already known."""
-        _check_len(n_a, "N_A", (N_A_LEN,))
-        _check_len(ss, "ss[0]", (K_LEN,))
+        check_len(n_a, "N_A", (N_A_LEN,))
+        check_len(ss, "ss[0]", (K_LEN,))
         return self._add(KeyLogEntry(LABEL_INIT1, n_a, ss, source))
 
     def add_resume(self, resume_id: bytes, ss: bytes, *, source: str = "<added>") -> bool:
         """Add ss[i] of a resumed session (18-byte rfc id or 9-byte legacy id)."""
-        _check_len(resume_id, "the resumption id", _RESUME_ID_LENS)
-        _check_len(ss, "ss[i]", (K_LEN,))
+        check_len(resume_id, "the resumption id", RESUME_ID_LENS)
+        check_len(ss, "ss[i]", (K_LEN,))
         return self._add(KeyLogEntry(LABEL_RESUME, resume_id, ss, source))
 
     def merge(self, other: KeyLog) -> None:
@@ -391,11 +234,11 @@ class KeyLog:
         """Use one line; returns 1 if it added a secret."""
         if lineno == 1:
             text = text.removeprefix("\ufeff")  # a byte order mark left by an editor
-        parsed = _parse_line(text)
+        parsed = parse_line(text)
         if isinstance(parsed, str):
             self.errors.append(KeyLogLineError(parsed, line=lineno, source=source))
             return 0
-        if isinstance(parsed, _Unknown):
+        if isinstance(parsed, UnknownLabel):
             if parsed.label not in self._unknown_labels:
                 self._unknown_labels.add(parsed.label)
                 self.notes.append(
@@ -490,117 +333,3 @@ def _line_error(reason: str, entry: KeyLogEntry) -> KeyLogError:
     if entry.line is None:
         return KeyLogError(f"{entry.source}: {reason}")
     return KeyLogLineError(reason, line=entry.line, source=entry.source)
-
-
-# --- the writer -----------------------------------------------------------------------------
-
-
-def _format(label: str, key: bytes, ss: bytes) -> str:
-    return f"{label:<{_LABEL_WIDTH}}{key.hex()}  {ss.hex()}"
-
-
-def format_init1_line(n_a: bytes, ss: bytes) -> str:
-    """The TCPCRYPT_SS_INIT1 line (no newline) for a fresh session: N_A and ss[0]."""
-    _check_len(n_a, "N_A", (N_A_LEN,))
-    _check_len(ss, "ss[0]", (K_LEN,))
-    return _format(LABEL_INIT1, n_a, ss)
-
-
-def format_resume_line(resume_id: bytes, ss: bytes) -> str:
-    """The TCPCRYPT_SS_RESUME line (no newline): the id as on the wire and ss[i]."""
-    _check_len(resume_id, "the resumption id", _RESUME_ID_LENS)
-    _check_len(ss, "ss[i]", (K_LEN,))
-    return _format(LABEL_RESUME, resume_id, ss)
-
-
-def _open_for_append(path: Path) -> tuple[TextIO, bool]:
-    """The file opened for appending (created 0600), and whether it lacks a final newline."""
-    shown = repr(str(path))
-    try:
-        # Created owner-only; an existing file keeps its mode (O_CREAT's mode applies to new).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError as exc:
-        raise KeyLogError(f"cannot open key log {shown}: {exc.strerror or exc}") from None
-    info = os.fstat(fd)
-    unterminated = False
-    if stat.S_ISREG(info.st_mode) and info.st_size > 0:
-        try:
-            with path.open("rb") as handle:
-                handle.seek(info.st_size - 1)
-                unterminated = handle.read(1) != b"\n"
-        except OSError:
-            unterminated = False  # write-only file: nothing to repair that we can see
-    return os.fdopen(fd, "a", encoding="ascii", newline="\n"), unterminated
-
-
-class KeyLogWriter:
-    """Appends secrets to a key log, one flushed line at a time.
-
-    ``target`` is a path (the file is created with mode 0600 and closed by :meth:`close`) or a
-    text file object already open, which the caller owns and closes (aioquic's style).
-    """
-
-    def __init__(self, target: str | os.PathLike[str] | TextIO) -> None:
-        self._closed = False
-        if isinstance(target, str | os.PathLike):
-            self.name = str(target)
-            self._file, unterminated = _open_for_append(Path(target))
-            self._owned = True
-            if unterminated:  # someone left a last line without its newline: end it first
-                self._write("")
-        else:
-            self.name = str(getattr(target, "name", "<stream>"))
-            self._file = target
-            self._owned = False
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> KeyLogWriter | None:
-        """A writer for TCPCRYPT_KEYLOG_FILE, or None when it is unset or empty."""
-        path = (os.environ if environ is None else environ).get(KEYLOG_ENV)
-        return cls(path) if path else None
-
-    def write_init1(self, n_a: bytes, ss: bytes) -> None:
-        """Log ss[0] of a fresh session under its N_A."""
-        self._write(format_init1_line(n_a, ss))
-
-    def write_resume(self, resume_id: bytes, ss: bytes) -> None:
-        """Log ss[i] of a resumed session under its resumption id as on the wire."""
-        self._write(format_resume_line(resume_id, ss))
-
-    def _write(self, line: str) -> None:
-        if self._closed:
-            raise KeyLogError(f"key log {self.name!r} is closed")
-        try:
-            self._file.write(line + "\n")
-            self._file.flush()
-        except (OSError, ValueError) as exc:
-            raise KeyLogError(f"cannot write key log {self.name!r}: {exc}") from None
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def close(self) -> None:
-        """Close the file if this writer opened it; a file passed in stays open."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owned:
-            try:
-                self._file.close()
-            except OSError as exc:
-                raise KeyLogError(f"cannot close key log {self.name!r}: {exc}") from None
-
-    def __enter__(self) -> KeyLogWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"KeyLogWriter({self.name!r}, closed={self._closed})"
