@@ -5,28 +5,24 @@ Each share numbers a connection by the number of its first packet and notes when
 :func:`merge_shares` renumbers them 1, 2, ... in that order, which is the order in which one
 flow table numbers them (the ids inside findings and messages follow), and sorts them by
 when they ended, then by id, as one analyzer hands them out. The results of a large capture
-are tens of thousands of dataclasses: :func:`dumps_result` pickles the common ones as
-constructor arguments, and :func:`collector_paused` keeps the cyclic collector from walking
-them again and again while they are taken in.
+are tens of thousands of dataclasses: :func:`dumps_result` pickles them as their
+constructors' arguments (:mod:`tcpinc_tools.records`), the merge rebuilds the renumbered
+ones with :func:`~tcpinc_tools.records.replace_fields`, and :func:`collector_paused` keeps
+the cyclic collector from walking them again and again while they are taken in.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copyreg
-import dataclasses
 import gc
-import io
-import operator
 import pickle
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar, cast
+from typing import Final
 
 from ..capture.stream import ANOMALY_PORT_REUSE
-from ..records import picklable
-from . import model
+from ..records import picklable, replace_fields
 from .model import Finding, FlowResult, FlowSummary
 
 __all__ = [
@@ -45,7 +41,6 @@ __all__ = [
 # the end of the capture.
 EndKey = tuple[int, int]
 _PORT_REUSE_FLOW: Final = re.compile(r"(?<=port pair of flow )\d+")
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,53 +53,10 @@ class ShareResult:
     ends: dict[int, EndKey]
 
 
-class _Fields:
-    """A dataclass's fields in constructor order: an instance reduced to its class and
-    field values (for pickling), or rebuilt with fields changed; several times cheaper than
-    :mod:`tcpinc_tools.records`' reduction by keyword and :func:`dataclasses.replace`, for
-    the tens of thousands of results of a large capture (which fall back on those two when
-    the constructor does not take every field in order)."""
-
-    def __init__(self, cls: type) -> None:
-        fields = dataclasses.fields(cls)
-        self.cls = cls
-        self.positional = len(fields) > 1 and all(f.init and not f.kw_only for f in fields)
-        names = [f.name for f in fields]
-        self.values: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*names)
-        self.index = {name: i for i, name in enumerate(names)}
-
-    def reduce(self, obj: object) -> tuple[type, tuple[Any, ...]]:
-        return self.cls, self.values(obj)
-
-    def replace(self, obj: _T, **changes: Any) -> _T:
-        if not self.positional:
-            replaced: _T = dataclasses.replace(cast(Any, obj), **changes)
-            return replaced
-        values = list(self.values(obj))
-        for name, value in changes.items():
-            values[self.index[name]] = value
-        return cast(_T, self.cls(*values))
-
-
-_FLOW: Final = _Fields(FlowResult)
-_FINDING: Final = _Fields(Finding)
-_SUMMARY: Final = _Fields(FlowSummary)
-# What a share's result is made of, by the thousand.
-_NESTED: Final = (model.EnoResult, model.TcpcryptResult, model.FrameDigest, model.ResumeOfferSeen)
-_RESULT_FIELDS: Final = (_FLOW, _FINDING, _SUMMARY, *(_Fields(cls) for cls in _NESTED))
-
-
 def dumps_result(message: object) -> bytes:
-    """``message`` pickled for :meth:`Connection.recv` (which unpickles it as it is)."""
-    table: dict[type, Callable[[Any], Any]] = dict(copyreg.dispatch_table)
-    for fields in _RESULT_FIELDS:
-        if fields.positional:
-            table[fields.cls] = fields.reduce
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = table
-    pickler.dump(message)
-    return buffer.getvalue()
+    """``message`` pickled for :meth:`Connection.recv` (which unpickles it as it is); its
+    dataclasses as their constructors' arguments (:func:`tcpinc_tools.records.picklable`)."""
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 @contextlib.contextmanager
@@ -127,7 +79,7 @@ def _renumber_finding(finding: Finding, ids: dict[int, int]) -> Finding:
         message = _PORT_REUSE_FLOW.sub(lambda m: str(ids.get(int(m[0]), int(m[0]))), message)
     if flow == finding.flow and message == finding.message:
         return finding
-    return _FINDING.replace(finding, flow=flow, message=message)
+    return replace_fields(finding, flow=flow, message=message)
 
 
 def merge_shares(shares: Sequence[ShareResult]) -> tuple[list[FlowResult], list[FlowSummary]]:
@@ -145,14 +97,14 @@ def numbering(shares: Iterable[list[int]]) -> dict[int, int]:
 
 def renumbered(share: ShareResult, ids: dict[int, int]) -> ShareResult:
     flows = [
-        _FLOW.replace(
+        replace_fields(
             flow,
             id=ids[flow.id],
             findings=tuple(_renumber_finding(f, ids) for f in flow.findings),
         )
         for flow in share.flows
     ]
-    summaries = [_SUMMARY.replace(s, flow=ids[s.flow]) for s in share.summaries]
+    summaries = [replace_fields(s, flow=ids[s.flow]) for s in share.summaries]
     return ShareResult(flows, summaries, {ids[old]: end for old, end in share.ends.items()})
 
 
