@@ -41,6 +41,8 @@ NATIVE_MODULES = (
     "tcpinc_tools.analysis.registry",
     "tcpinc_tools.analysis.tcpcrypt_analysis",
     "tcpinc_tools.analysis.tcpcrypt_stream",
+    "tcpinc_tools.analysis.jsontext",
+    "tcpinc_tools.analysis.report",
 )
 
 

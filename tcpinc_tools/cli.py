@@ -1,34 +1,45 @@
 """The one entry point: ``tcpinc``. Subcommands register here as their issues land.
 
 This module only dispatches: each subcommand lives in :mod:`tcpinc_tools.commands` with its
-``HELP``, ``configure(parser)`` and ``run(args)``.
+``HELP``, ``configure(parser)`` and ``run(args)``. ``tcpinc --help`` lists them from
+:data:`tcpinc_tools.commands.COMMANDS`; a run imports and configures the one subcommand it
+runs, not the others (``tcpinc gen`` does not load the endpoint or the TUI).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Final, NoReturn, Protocol, cast
 
 from . import __version__
 from .build import build_description
-from .commands import analyze, decrypt, endpoint, follow, gen, lab, monitor, wireshark
+from .commands import COMMANDS
 
-__all__ = ["build_parser", "main", "version_line"]
+__all__ = ["ALL", "build_parser", "command_module", "main", "version_line"]
 
-# name -> module, in the order `tcpinc --help` lists them.
-_COMMANDS = {
-    "analyze": analyze,
-    "decrypt": decrypt,
-    "follow": follow,
-    "gen": gen,
-    "lab": lab,
-    "endpoint": endpoint,
-    "monitor": monitor,
-    "wireshark": wireshark,
-}
+# build_parser(): configure every subcommand (for tests and documentation tools).
+ALL: Final = "*"
+
+
+class _Command(Protocol):
+    """What a module of :mod:`tcpinc_tools.commands` gives."""
+
+    HELP: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def command_module(name: str) -> _Command:
+    """The module of the subcommand ``name`` (a key of ``COMMANDS``), imported."""
+    if name not in COMMANDS:
+        raise KeyError(name)
+    return cast(_Command, importlib.import_module(f"{__package__}.commands.{name}"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +54,9 @@ def version_line() -> str:
     return f"tcpinc {__version__} ({build_description()})"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = ALL) -> argparse.ArgumentParser:
+    """The ``tcpinc`` parser, every subcommand listed; ``command`` says which of them get
+    their arguments (imports their modules): :data:`ALL`, one name, or None."""
     parser = _Parser(
         prog="tcpinc",
         description=(
@@ -53,19 +66,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in _COMMANDS.items():
-        module.configure(sub.add_parser(name, help=module.HELP))
+    for name, help_line in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_line)
+        if command in (ALL, name):
+            command_module(name).configure(sub_parser)
     return parser
 
 
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs: its first word that is not an option (``tcpinc`` itself
+    takes no option with a value), if that names one."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = _named_command(words)
+    parser = build_parser(command)
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return 0
     try:
-        status: int = _COMMANDS[args.command].run(args)
+        status: int = command_module(args.command).run(args)
     except BrokenPipeError:
         # The reader of our output went away (`tcpinc gen --list | head`): no traceback.
         # Point stdout at /dev/null so that the interpreter's last flush fails silently too.

@@ -26,7 +26,7 @@ import gc
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Final
 
 from ..capture.flows import FlowLimits, FlowTable, FlowUpdate
@@ -46,6 +46,7 @@ __all__ = [
     "Analyzer",
     "analyze_capture",
     "capture_size",
+    "frozen_gc",
     "read_capture",
     "relaxed_gc",
 ]
@@ -55,42 +56,79 @@ DEFAULT_PAYLOAD_LIMIT: Final = 16 << 20
 # Packets between two progress reports.
 PROGRESS_EVERY: Final = 4096
 # The cyclic collector's first threshold while a capture is analyzed (Python's default: 700).
-# The analysis keeps a few objects per open flow and frees the rest by reference counting,
-# so frequent young collections only walk live flow state again and again: ~15% of the time.
-GC_YOUNG_THRESHOLD: Final = 50_000
+# The analysis frees what it drops by reference counting: it makes no reference cycles on
+# the sample captures (tests/unit/analysis/test_gc_blocks.py checks it), a few dozen objects
+# on a damaged one. A young collection therefore finds nothing and only walks what is alive
+# (open flows, the summaries kept for the cross-connection findings) again and again: at
+# Python's default that was ~15% of the time, at 50,000 still ~9% (0.2 s on the bench's
+# 300,000 packets). Were the objects counted all garbage, they would hold about 50 MB.
+GC_YOUNG_THRESHOLD: Final = 500_000
 
 
-class _GcState:
-    """The threshold to restore and how many :func:`relaxed_gc` blocks are open."""
+class _Blocks:
+    """The open blocks of one kind (:func:`relaxed_gc`, :func:`frozen_gc`), nested or in
+    several threads: the first to open sets the collector up, the last to close restores it."""
 
-    def __init__(self) -> None:
+    def __init__(self, enter: Callable[[], None], leave: Callable[[], None]) -> None:
         self.lock = threading.Lock()
         self.depth = 0
-        self.saved: tuple[int, int, int] | None = None
-
-
-_GC_STATE: Final = _GcState()
+        self.enter = enter
+        self.leave = leave
 
 
 @contextmanager
-def relaxed_gc() -> Iterator[None]:
-    """Raise the collector's first threshold to :data:`GC_YOUNG_THRESHOLD` for the block
-    (never lower it); nested and concurrent blocks restore it when the last one ends."""
-    state = _GC_STATE
-    with state.lock:
-        if state.depth == 0:
-            state.saved = gc.get_threshold()
-            young, *older = state.saved
-            gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
-        state.depth += 1
+def _block(blocks: _Blocks) -> Iterator[None]:
+    """One block of ``blocks``' kind."""
+    with blocks.lock:
+        if blocks.depth == 0:
+            blocks.enter()
+        blocks.depth += 1
     try:
         yield
     finally:
-        with state.lock:
-            state.depth -= 1
-            if state.depth == 0 and state.saved is not None:
-                gc.set_threshold(*state.saved)
-                state.saved = None
+        with blocks.lock:
+            blocks.depth -= 1
+            if blocks.depth == 0:
+                blocks.leave()
+
+
+class _Threshold:
+    """Raises the collector's first threshold, and puts back the one it found."""
+
+    def __init__(self) -> None:
+        self.saved = gc.get_threshold()
+
+    def raise_it(self) -> None:
+        self.saved = gc.get_threshold()
+        young, *older = self.saved
+        gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
+
+    def restore(self) -> None:
+        gc.set_threshold(*self.saved)
+
+
+_THRESHOLD: Final = _Threshold()
+_RELAXED: Final = _Blocks(_THRESHOLD.raise_it, _THRESHOLD.restore)
+_FROZEN: Final = _Blocks(gc.freeze, gc.unfreeze)
+
+
+def relaxed_gc() -> AbstractContextManager[None]:
+    """Raise the collector's first threshold to :data:`GC_YOUNG_THRESHOLD` for the block
+    (never lower it); nested and concurrent blocks restore it when the last one ends."""
+    return _block(_RELAXED)
+
+
+def frozen_gc() -> AbstractContextManager[None]:
+    """Move every object alive on entry out of the collector's sight for the block
+    (:func:`gc.freeze`), and back when the last nested block ends (:func:`gc.unfreeze`).
+
+    For the output phase of a command: an analysis leaves hundreds of thousands of live
+    objects (summaries, indexes, memos), and each full collection that the rendering's
+    allocations trigger would walk all of them again. Objects made inside the block are
+    collected as usual; the frozen ones are freed by reference counting, and a cycle among
+    them waits until the block ends.
+    """
+    return _block(_FROZEN)
 
 
 class Analyzer:

@@ -27,7 +27,6 @@ analyzed then).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -48,8 +47,10 @@ from rich.progress import (
 )
 
 from ..analysis import AnalysisResult, FlowResult, cross_connection_findings, to_json_document
+from ..analysis.analyzer import frozen_gc
 from ..analysis.dask_backend import DaskUnavailableError, analyze_dask
 from ..analysis.hashsplit import SplitWorkerError, analyze_split
+from ..analysis.jsontext import write_json
 from ..analysis.parallel import (
     STDIN,
     CaptureOutcome,
@@ -62,13 +63,14 @@ from ..analysis.streaming import analyze_streaming
 from ..capture.reader import CaptureSource
 from ..errors import KeyLogError
 from ..keylog import KEYLOG_ENV, KeyLog
+from . import COMMANDS
 from .dataset import ParquetDataset, is_dataset_target
 from .export import JsonLines, ParquetTable
 from .render import Summary, make_console
 
 __all__ = ["HELP", "PROGRESS_DELAY", "configure", "load_keylog", "run"]
 
-HELP: Final = "report per connection: TCP-ENO outcome, tcpcrypt session, findings (decrypts)"
+HELP: Final = COMMANDS["analyze"]
 # Seconds a capture must have been read for before the progress bar appears: short
 # captures finish without one.
 PROGRESS_DELAY: Final = 0.5
@@ -376,33 +378,36 @@ def run(args: argparse.Namespace) -> int:
                     progress=bar,
                 )
                 capture_done(index, result, counted)
-    if args.json:
-        json.dump(to_json_document(results), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return status
-    cross = cross_connection_findings(s for r in results for s in r.summaries)
-    if lines is not None:
-        lines.finish(cross)
-    elif dataset is not None:
-        dataset.cross(cross)
-        try:
-            written = dataset.write()
-        except (OSError, ValueError) as exc:
-            _warn(f"cannot write {args.parquet}: {exc}")
-            return 2
-        sys.stdout.write(
-            f"{written.connections} connections, {written.findings} findings, "
-            f"{written.captures} captures -> {args.parquet}\n"
-        )
-    elif table is not None:
-        table.cross(cross)
-        try:
-            rows = table.write(args.parquet)
-        except (OSError, ValueError) as exc:
-            _warn(f"cannot write {args.parquet}: {exc}")
-            return 2
-        sys.stdout.write(f"{rows} connections -> {args.parquet}\n")
-    elif summary is not None:
-        summary.cross(cross)
-        summary.render(make_console())
+    # What is alive now stays alive until the output is written: the collector need not
+    # walk it again while the output is built (a fifth of the rendering time).
+    with frozen_gc():
+        if args.json:
+            write_json(to_json_document(results), sys.stdout)
+            sys.stdout.write("\n")
+            return status
+        cross = cross_connection_findings(s for r in results for s in r.summaries)
+        if lines is not None:
+            lines.finish(cross)
+        elif dataset is not None:
+            dataset.cross(cross)
+            try:
+                written = dataset.write()
+            except (OSError, ValueError) as exc:
+                _warn(f"cannot write {args.parquet}: {exc}")
+                return 2
+            sys.stdout.write(
+                f"{written.connections} connections, {written.findings} findings, "
+                f"{written.captures} captures -> {args.parquet}\n"
+            )
+        elif table is not None:
+            table.cross(cross)
+            try:
+                rows = table.write(args.parquet)
+            except (OSError, ValueError) as exc:
+                _warn(f"cannot write {args.parquet}: {exc}")
+                return 2
+            sys.stdout.write(f"{rows} connections -> {args.parquet}\n")
+        elif summary is not None:
+            summary.cross(cross)
+            summary.render(make_console())
     return status

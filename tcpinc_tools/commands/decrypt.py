@@ -21,11 +21,12 @@ from typing import Final
 
 from ..analysis.rewrite import decrypt_capture
 from ..errors import CaptureError, KeyLogError
+from . import COMMANDS
 from .analyze import load_keylog
 
 __all__ = ["HELP", "configure", "run"]
 
-HELP: Final = "write a copy of a capture with tcpcrypt replaced by its plaintext (key log)"
+HELP: Final = COMMANDS["decrypt"]
 PROG: Final = "tcpinc decrypt"
 
 

@@ -30,11 +30,12 @@ from ..endpoint.signals import terminate_on_signals
 from ..errors import TcpincError
 from ..keylog import KeyLogWriter
 from ..protocol.events import DataReceived, Event
+from . import COMMANDS
 from .gen import parse_size
 
 __all__ = ["HELP", "configure", "run"]
 
-HELP: Final = "the raw-socket TCP-ENO/tcpcrypt endpoint: listen or connect (root)"
+HELP: Final = COMMANDS["endpoint"]
 # SIGINT's conventional exit status.
 INTERRUPTED: Final = 130
 # How often a paused stdin is looked at again (s), once the peer has caught up.

@@ -23,12 +23,13 @@ from rich.text import Text
 from ..analysis.follow import CLIENT_TO_SERVER, Conversation, Piece, escape_bytes, follow_capture
 from ..analysis.report import endpoint_text
 from ..errors import KeyLogError
+from . import COMMANDS
 from .analyze import load_keylog
 from .render import A_TO_B_STYLE, B_TO_A_STYLE, make_console, short_aead, short_tep
 
 __all__ = ["HELP", "configure", "render_conversation", "run"]
 
-HELP: Final = "show a connection's conversation as text, decrypted (like Follow TCP Stream)"
+HELP: Final = COMMANDS["follow"]
 PROG: Final = "tcpinc follow"
 RULE: Final = "=" * 67  # as wide as tshark's -z follow separators
 

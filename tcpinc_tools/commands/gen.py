@@ -21,10 +21,11 @@ from ..capture import CaptureWriter
 from ..errors import KeyLogError, TcpincError
 from ..keylog import KeyLogWriter
 from ..sim.scenarios import Summary, check, generate, scenarios
+from . import COMMANDS
 
 __all__ = ["HELP", "configure", "parse_size", "reproduce_command", "run", "write_list"]
 
-HELP: Final = "generate a scenario's traffic as a pcap/pcapng capture and key log (no privileges)"
+HELP: Final = COMMANDS["gen"]
 
 _SIZE = re.compile(r"(\d+)([kKmMgG]?)(i?[bB])?")
 _UNITS: Final = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}

@@ -17,11 +17,12 @@ from typing import Final
 from ..endpoint.lab import SCENARIOS, LabResult, run_lab
 from ..endpoint.signals import terminate_on_signals
 from ..errors import TcpincError
+from . import COMMANDS
 from .gen import parse_size
 
 __all__ = ["HELP", "configure", "print_result", "run"]
 
-HELP: Final = "run a scenario live between two endpoints in network namespaces (root)"
+HELP: Final = COMMANDS["lab"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -22,10 +22,11 @@ from ..errors import KeyLogError
 from ..keylog import KEYLOG_ENV
 from ..tui.config import MonitorConfig, SourceKind, Via
 from ..tui.sources import SourceError, check_config
+from . import COMMANDS
 
 __all__ = ["HELP", "configure", "run"]
 
-HELP: Final = "terminal UI: watch TCP-ENO / tcpcrypt connections live (interface or capture)"
+HELP: Final = COMMANDS["monitor"]
 PROG: Final = "tcpinc monitor"
 VIAS: Final = ("auto", "tcpdump", "dumpcap", "af_packet")
 

@@ -27,10 +27,11 @@ from ..wireshark import (
     probe_plugin,
     tshark_info,
 )
+from . import COMMANDS
 
 __all__ = ["HELP", "configure", "run"]
 
-HELP: Final = "install, locate or check the Wireshark/tshark Lua dissector"
+HELP: Final = COMMANDS["wireshark"]
 
 _BACKEND_TEXT: Final = {
     "gcrypt": "Wireshark's Gcrypt Lua API (Wireshark 4.6 and later)",

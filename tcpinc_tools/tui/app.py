@@ -9,7 +9,6 @@ capture goes on.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Input
 
+from ..analysis.jsontext import write_json
 from ..analysis.live import FlowSnapshot
 from ..analysis.model import Finding
 from ..analysis.report import JSON_VERSION, finding_to_json, flow_to_json
@@ -283,7 +283,7 @@ class MonitorApp(App[int]):
             path = folder / f"{EXPORT_PREFIX}{stamp}-{n}.json"
         tmp = path.with_name(path.name + ".part")
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self.view_document(), handle, indent=2)
+            write_json(self.view_document(), handle)
             handle.write("\n")
         os.replace(tmp, path)
         self.exports.append(path)
