@@ -35,6 +35,7 @@ __all__ = [
     "Pair",
     "config",
     "fetch",
+    "open_simultaneously",
     "page",
     "prefer",
     "serve",
@@ -193,4 +194,31 @@ def fetch(
         after=after,
         at=at,
         gap=gap,
+    )
+
+
+def open_simultaneously(
+    pair: Pair, path: str, body: bytes, client: EndFactory, server: EndFactory
+) -> None:
+    """A simultaneous open (RFC 9293 §3.5, RFC 8547 Fig. 12): the client, on a port of its
+    own, and the server, on port 80, connect to each other at the same instant; the client
+    GETs ``path`` and the server answers ``body`` over the one connection that results."""
+    port = pair.client.ephemeral_port()
+    pair.sim.connect(
+        pair.client,
+        pair.server.ip,
+        HTTP_PORT,
+        client,
+        HttpClient(http_request(path, SERVER_NAME)),
+        port=port,
+        at=0.0,
+    )
+    pair.sim.connect(
+        pair.server,
+        pair.client.ip,
+        port,
+        server,
+        HttpServer(http_response(body)),
+        port=HTTP_PORT,
+        at=0.0,
     )

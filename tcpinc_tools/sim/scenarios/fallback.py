@@ -18,11 +18,10 @@ point is: the client's interface unless the evidence is only visible at the serv
 from __future__ import annotations
 
 from ...wire.constants import GLOBAL_B, SUBOPTION_V, TEP_MIN, TcpOptionKind, TepId
-from ..apps import HttpClient, HttpServer, http_request, http_response
 from ..driver import Simulation
 from ..middlebox import RewriteOption, StripEno, is_syn_ack, is_syn_only
 from ..peers import scripted_end
-from .common import HTTP_PORT, SERVER_NAME, config, fetch, page, serve, tcpinc_end, two_hosts
+from .common import config, fetch, open_simultaneously, page, serve, tcpinc_end, two_hosts
 from .registry import ScenarioContext, register
 
 __all__ = ["ill_formed"]
@@ -64,26 +63,8 @@ def stripped_synack(ctx: ScenarioContext) -> Simulation:
 def b_conflict(ctx: ScenarioContext) -> Simulation:
     """a simultaneous open where both hosts send b = 0: no role B, ENO fails (RFC 8547 §4.3)"""
     pair = two_hosts(ctx)
-    port = pair.client.ephemeral_port()
     body = _body("fallback-b-conflict", "both hosts sent b = 0")
-    pair.sim.connect(
-        pair.client,
-        pair.server.ip,
-        HTTP_PORT,
-        tcpinc_end(keylog=True),
-        HttpClient(http_request("/fallback-b-conflict", SERVER_NAME)),
-        port=port,
-        at=0.0,
-    )
-    pair.sim.connect(
-        pair.server,
-        pair.client.ip,
-        port,
-        tcpinc_end(),
-        HttpServer(http_response(body)),
-        port=HTTP_PORT,
-        at=0.0,
-    )
+    open_simultaneously(pair, "/fallback-b-conflict", body, tcpinc_end(keylog=True), tcpinc_end())
     return pair.sim
 
 

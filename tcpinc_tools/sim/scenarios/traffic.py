@@ -7,7 +7,7 @@ from typing import Final
 
 from ...protocol.resumption import ResumptionCache
 from ...wire.constants import TepId
-from ..apps import HttpClient, HttpServer, http_request, http_response
+from ..apps import HttpClient, HttpServer, http_request
 from ..driver import Simulation
 from ..link import Impair, Link, Side, client_side_paths
 from .common import (
@@ -17,6 +17,7 @@ from .common import (
     SERVER_NAME,
     config,
     fetch,
+    open_simultaneously,
     page,
     serve,
     tcpinc_end,
@@ -74,27 +75,15 @@ def rekey(ctx: ScenarioContext) -> Simulation:
 def simultaneous_open(ctx: ScenarioContext) -> Simulation:
     """both hosts connect at once (RFC 8547 Fig. 12); the one with b=1 is B; HTTP over it"""
     pair = two_hosts(ctx)
-    port = pair.client.ephemeral_port()
     body = page("simultaneous-open", "both ends sent a SYN; the SYNs crossed")
     # RFC 8547 §4.3: exactly one side sets b=1 (out-of-band coordination); here the host on
     # the server side. Both SYN-ACKs repeat their SYN's option (§4.6).
-    pair.sim.connect(
-        pair.client,
-        pair.server.ip,
-        HTTP_PORT,
+    open_simultaneously(
+        pair,
+        "/simultaneous-open",
+        body,
         tcpinc_end(keylog=True),
-        HttpClient(http_request("/simultaneous-open", SERVER_NAME)),
-        port=port,
-        at=0.0,
-    )
-    pair.sim.connect(
-        pair.server,
-        pair.client.ip,
-        port,
         tcpinc_end(config(b=True)),
-        HttpServer(http_response(body)),
-        port=HTTP_PORT,
-        at=0.0,
     )
     return pair.sim
 
