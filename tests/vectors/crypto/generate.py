@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tests.vectors.crypto import reference as ref
 
@@ -198,21 +198,73 @@ def _key_fields(keys: dict[str, Any], tep_byte: int) -> dict[str, Any]:
     }
 
 
+class _Exchange(NamedTuple):
+    """One key exchange between A and B with the fixed private keys of ``scheme``."""
+
+    priv_a: bytes
+    priv_b: bytes
+    pub_a: bytes
+    pub_b: bytes
+    es: bytes
+    transcript: bytes
+    init1: bytes
+    init2: bytes
+    ss0: bytes
+
+    def inputs(self, n_a: bytes, n_b: bytes) -> dict[str, str]:
+        return {
+            "priv_a": _hex(self.priv_a),
+            "priv_b": _hex(self.priv_b),
+            "n_a": _hex(n_a),
+            "n_b": _hex(n_b),
+            "transcript": _hex(self.transcript),
+            "init1": _hex(self.init1),
+            "init2": _hex(self.init2),
+        }
+
+    def expected(self) -> dict[str, str]:
+        return {
+            "pub_a": _hex(self.pub_a),
+            "pub_b": _hex(self.pub_b),
+            "es": _hex(self.es),
+            "ss0": _hex(self.ss0),
+        }
+
+
+def _exchange(
+    scheme: str,
+    transcript: bytes,
+    ciphers: list[int],
+    aead: int,
+    n_a: bytes,
+    n_b: bytes,
+    *,
+    legacy: bool,
+) -> _Exchange:
+    """Keys, ES (both ways, checked equal), Init1 offering ``ciphers``, Init2 choosing
+    ``aead``, and ss[0] = Extract(N_A, transcript | Init1 | Init2 | ES) (RFC 8548 §3.3;
+    LEGACY.md the same)."""
+    priv_a, priv_b = (bytes.fromhex(h) for h in PRIVATE[scheme])
+    pub_a = _public(scheme, priv_a, legacy=legacy)
+    pub_b = _public(scheme, priv_b, legacy=legacy)
+    es = _es(scheme, priv_a, pub_b)
+    assert es == _es(scheme, priv_b, pub_a)
+    init1 = _init1(ciphers, n_a, _wire_pubkey(scheme, pub_a), legacy=legacy)
+    init2 = _init2(aead, n_b, _wire_pubkey(scheme, pub_b), legacy=legacy)
+    ss0 = ref.hkdf_extract(n_a, transcript + init1 + init2 + es)
+    return _Exchange(priv_a, priv_b, pub_a, pub_b, es, transcript, init1, init2, ss0)
+
+
 # --- vectors --------------------------------------------------------------------------------
 
 
 def fresh(scheme: str, aead_name: str) -> dict[str, Any]:
     """A full key exchange, RFC dialect: keys, ES, ss[0], session keys and three frames."""
     tep, aead = TEP[scheme], AEAD[aead_name]
-    priv_a, priv_b = (bytes.fromhex(h) for h in PRIVATE[scheme])
     n_a, n_b = bytes.fromhex(N_A), bytes.fromhex(N_B)
-    pub_a, pub_b = _public(scheme, priv_a), _public(scheme, priv_b)
-    es = _es(scheme, priv_a, pub_b)
-    assert es == _es(scheme, priv_b, pub_a)
     transcript = bytes.fromhex(SYN_A) + bytes([0x45, 0x04, 0x01, tep])
-    init1 = _init1([0x0001, 0x0002, 0x0010], n_a, _wire_pubkey(scheme, pub_a), legacy=False)
-    init2 = _init2(aead, n_b, _wire_pubkey(scheme, pub_b), legacy=False)
-    ss0 = ref.hkdf_extract(n_a, transcript + init1 + init2 + es)
+    ex = _exchange(scheme, transcript, [0x0001, 0x0002, 0x0010], aead, n_a, n_b, legacy=False)
+    init1, init2, ss0 = ex.init1, ex.init2, ex.ss0
     keys = _keys(ss0, b"", aead)
     # DIGEST.md §2.12 (T12): offsets count from ISN+1, so A's first frame follows Init1.
     first_ab = len(init1)
@@ -235,20 +287,9 @@ def fresh(scheme: str, aead_name: str) -> dict[str, Any]:
         "tep": tep,
         "tep_byte": tep,
         "aead": aead,
-        "inputs": {
-            "priv_a": _hex(priv_a),
-            "priv_b": _hex(priv_b),
-            "n_a": _hex(n_a),
-            "n_b": _hex(n_b),
-            "transcript": _hex(transcript),
-            "init1": _hex(init1),
-            "init2": _hex(init2),
-        },
+        "inputs": ex.inputs(n_a, n_b),
         "expected": {
-            "pub_a": _hex(pub_a),
-            "pub_b": _hex(pub_b),
-            "es": _hex(es),
-            "ss0": _hex(ss0),
+            **ex.expected(),
             "ss1": _hex(ref.hkdf_expand(ss0, CONST_NEXTK, K_LEN)),
             **_key_fields(keys, tep),
         },
@@ -330,18 +371,12 @@ def legacy(aead_name: str) -> dict[str, Any]:
     scheme, tep = "p256", 0x21
     aead = {"aes128": 0x01, "aes256": 0x02}[aead_name]  # LEGACY.md one-byte ids
     key_len = {0x01: 16, 0x02: 32}[aead]
-    priv_a, priv_b = (bytes.fromhex(h) for h in PRIVATE[scheme])
     n_a, n_b = bytes.fromhex(LEGACY_N_A), bytes.fromhex(LEGACY_N_B)
-    pub_a = _public(scheme, priv_a, legacy=True)
-    pub_b = _public(scheme, priv_b, legacy=True)
-    es = _es(scheme, priv_a, pub_b)
-    assert es == _es(scheme, priv_b, pub_a)
     # LEGACY.md: A's SYN option ‖ fd 04 45 4e ‖ B's SYN option ‖ fd 04 45 4e.
     transcript = bytes.fromhex("fd06454e2122" + "fd04454e" + "fd05454e21" + "fd04454e")
-    init1 = _init1([0x01, 0x02], n_a, _wire_pubkey(scheme, pub_a), legacy=True)
-    init2 = _init2(aead, n_b, _wire_pubkey(scheme, pub_b), legacy=True)
-    assert (len(init1), len(init2)) == (110, 108)  # the sizes LEGACY.md reports
-    ss0 = ref.hkdf_extract(n_a, transcript + init1 + init2 + es)
+    ex = _exchange(scheme, transcript, [0x01, 0x02], aead, n_a, n_b, legacy=True)
+    assert (len(ex.init1), len(ex.init2)) == (110, 108)  # the sizes LEGACY.md reports
+    ss0 = ex.ss0
     # LEGACY.md: mk = Expand(ss, 0x03); K_AB / K_BA = Expand(mk, 0x04 / 0x05), 32 bytes.
     mk = ref.hkdf_expand(ss0, CONST_REKEY, 32)
     k_ab = ref.hkdf_expand(mk, CONST_KEY_A, 32)
@@ -369,20 +404,9 @@ def legacy(aead_name: str) -> dict[str, Any]:
         "tep": tep,
         "tep_byte": tep,
         "aead": aead,
-        "inputs": {
-            "priv_a": _hex(priv_a),
-            "priv_b": _hex(priv_b),
-            "n_a": _hex(n_a),
-            "n_b": _hex(n_b),
-            "transcript": _hex(transcript),
-            "init1": _hex(init1),
-            "init2": _hex(init2),
-        },
+        "inputs": ex.inputs(n_a, n_b),
         "expected": {
-            "pub_a": _hex(pub_a),
-            "pub_b": _hex(pub_b),
-            "es": _hex(es),
-            "ss0": _hex(ss0),
+            **ex.expected(),
             "session_id": _hex(bytes([tep]) + ref.hkdf_expand(ss0, CONST_SESSID, 32)),
             "mk": [_hex(mk)],
             "k_ab": _hex(k_ab),
