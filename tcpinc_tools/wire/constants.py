@@ -8,29 +8,105 @@ from typing import Final, Literal
 
 __all__ = [
     "AEAD_PARAMS",
+    "ARP_HTYPE_ETHERNET",
+    "ARP_PACKET_LEN",
+    "CLEN_MAX",
+    "CONTROL_CRES",
+    "CONTROL_REKEY",
+    "CPRF_MAX_LEN",
+    "DIALECTS",
+    "EC_POINT_COMPRESSED",
+    "EC_POINT_UNCOMPRESSED",
     "ENO_EXID",
     "ENO_MAX_OPTION_LEN",
+    "ES_LEN",
+    "ETHERTYPE_ARP",
+    "ETH_ADDR_LEN",
+    "ETH_BROADCAST",
+    "ETH_HEADER_LEN",
+    "EXID_LEN",
+    "FLAG_FINP",
+    "FLAG_FRES",
+    "FLAG_URGP",
+    "FRAME_HEADER_LEN",
+    "FRAME_OFFSET_LEN",
     "GLOBAL_A",
     "GLOBAL_B",
     "GLOBAL_RESERVED",
+    "HASH_LEN",
     "INIT1_MAGIC",
     "INIT2_MAGIC",
+    "INIT_HEADER_LEN",
+    "IPV4_ADDR_LEN",
+    "IPV4_DEFAULT_TTL",
+    "IPV4_DONT_FRAGMENT",
+    "IPV4_FRAGMENT_OFFSET",
+    "IPV4_HEADER_LEN",
+    "IPV4_MORE_FRAGMENTS",
     "K_LEN",
     "LEGACY_AEAD_TO_RFC",
     "LEGACY_MINIMAL_ENO",
+    "LEGACY_NONCE_LEN",
+    "LEGACY_PUBKEY_FORMAT",
+    "LEGACY_RESUME_ID_LEN",
+    "LEGACY_TRAFFIC_KEY_LEN",
+    "LENGTH_BYTE_N",
+    "LOOPBACK_AF_INET",
+    "LOOPBACK_AF_INET6",
+    "LOOPBACK_AF_INET6_WRITE",
+    "MINIMAL_ENO",
+    "MPTCP_FLAG_HMAC_SHA256",
+    "MPTCP_MP_CAPABLE_SYN_LEN",
+    "MPTCP_SUBTYPE_MP_CAPABLE",
+    "MPTCP_VERSION_1",
     "N_A_LEN",
     "N_B_LEN",
+    "PCAPNG_BYTE_ORDER_MAGIC",
+    "PCAPNG_DEFAULT_TSRESOL",
+    "PCAPNG_EPB",
+    "PCAPNG_IDB",
+    "PCAPNG_OPT_ENDOFOPT",
+    "PCAPNG_OPT_IF_TSOFFSET",
+    "PCAPNG_OPT_IF_TSRESOL",
+    "PCAPNG_OPT_SHB_USERAPPL",
+    "PCAPNG_PB",
+    "PCAPNG_SHB",
+    "PCAPNG_SPB",
+    "PCAPNG_TSRESOL_POW2",
+    "PCAPNG_VERSION",
+    "PCAP_FILE_HEADER_LEN",
+    "PCAP_MAGIC_NSEC",
+    "PCAP_MAGIC_USEC",
+    "PCAP_RECORD_HEADER_LEN",
+    "PCAP_SNAPLEN",
+    "PCAP_VERSION",
+    "PUBKEY_FORMAT",
+    "PUBKEY_LEN_FIELD_LEN",
     "RESUME_HALF_LEN",
     "RESUME_ID_LEN",
     "RESUME_NONCE_MAX",
+    "SUBOPTION_DATA_MAX",
+    "SUBOPTION_GLT",
+    "SUBOPTION_V",
+    "SYM_CIPHER_LEN",
     "TAG_LEN",
     "TCP_OPTION_SPACE",
+    "TEP_MIN",
     "TEP_RESERVED",
+    "TFO_COOKIE_REQUEST_LEN",
+    "X448_PRIVATE_KEY_LEN",
+    "X25519_PRIVATE_KEY_LEN",
     "AeadId",
     "AeadParams",
+    "ArpOp",
     "Const",
     "Dialect",
+    "EtherType",
+    "IpProto",
     "LegacyAeadId",
+    "LinkType",
+    "PubkeyFormat",
+    "TcpFlag",
     "TcpOptionKind",
     "TepId",
     "aead_name",
@@ -234,25 +310,6 @@ FLAG_FINP: Final = 0x01
 FLAG_URGP: Final = 0x02
 FLAG_FRES: Final = 0xFC  # bits 2-7, fres: sent as 0, ignored on receipt
 
-__all__ += [
-    "CLEN_MAX",
-    "CONTROL_CRES",
-    "CONTROL_REKEY",
-    "DIALECTS",
-    "EC_POINT_COMPRESSED",
-    "EC_POINT_UNCOMPRESSED",
-    "FLAG_FINP",
-    "FLAG_FRES",
-    "FLAG_URGP",
-    "FRAME_HEADER_LEN",
-    "INIT_HEADER_LEN",
-    "LEGACY_PUBKEY_FORMAT",
-    "PUBKEY_FORMAT",
-    "PUBKEY_LEN_FIELD_LEN",
-    "SYM_CIPHER_LEN",
-    "PubkeyFormat",
-]
-
 
 # --- ENO suboptions (wire/eno.py) -------------------------------------------------------
 
@@ -267,15 +324,6 @@ LENGTH_BYTE_N: Final = 0x1F
 SUBOPTION_DATA_MAX: Final = LENGTH_BYTE_N + 1
 # RFC 6994 §3 / RFC 8547 §11: kind, length, 16-bit ExID before the legacy ENO contents.
 EXID_LEN: Final = 2
-
-__all__ += [
-    "EXID_LEN",
-    "LENGTH_BYTE_N",
-    "SUBOPTION_DATA_MAX",
-    "SUBOPTION_GLT",
-    "SUBOPTION_V",
-    "TEP_MIN",
-]
 
 
 # --- tcpcrypt key agreement, key schedule and frame AEAD (crypto/) --------------------------
@@ -301,25 +349,12 @@ FRAME_OFFSET_LEN: Final = 8
 LEGACY_TRAFFIC_KEY_LEN: Final = 32
 LEGACY_NONCE_LEN: Final = 8
 
-__all__ += [
-    "CPRF_MAX_LEN",
-    "ES_LEN",
-    "FRAME_OFFSET_LEN",
-    "HASH_LEN",
-    "LEGACY_NONCE_LEN",
-    "LEGACY_TRAFFIC_KEY_LEN",
-    "X448_PRIVATE_KEY_LEN",
-    "X25519_PRIVATE_KEY_LEN",
-]
-
 
 # --- key log (keylog/) ----------------------------------------------------------------------
 
 # LEGACY.md "Resumption": tcpcryptd 0.5's SYN carries a 9-byte resumption identifier, the first
 # 9 bytes after the TEP byte of the session ID that ss[i] gives.
 LEGACY_RESUME_ID_LEN: Final = 9
-
-__all__ += ["LEGACY_RESUME_ID_LEN"]
 
 
 # --- captures: pcap / pcapng framing, link layers, IP and TCP headers (capture/) ----------
@@ -405,43 +440,12 @@ PCAPNG_OPT_IF_TSOFFSET: Final = 14  # §4.2: signed 64-bit seconds added to ever
 PCAPNG_TSRESOL_POW2: Final = 0x80
 PCAPNG_DEFAULT_TSRESOL: Final = 6
 
-__all__ += [
-    "LOOPBACK_AF_INET",
-    "LOOPBACK_AF_INET6",
-    "LOOPBACK_AF_INET6_WRITE",
-    "PCAPNG_BYTE_ORDER_MAGIC",
-    "PCAPNG_DEFAULT_TSRESOL",
-    "PCAPNG_EPB",
-    "PCAPNG_IDB",
-    "PCAPNG_OPT_ENDOFOPT",
-    "PCAPNG_OPT_IF_TSOFFSET",
-    "PCAPNG_OPT_IF_TSRESOL",
-    "PCAPNG_OPT_SHB_USERAPPL",
-    "PCAPNG_PB",
-    "PCAPNG_SHB",
-    "PCAPNG_SPB",
-    "PCAPNG_TSRESOL_POW2",
-    "PCAPNG_VERSION",
-    "PCAP_FILE_HEADER_LEN",
-    "PCAP_MAGIC_NSEC",
-    "PCAP_MAGIC_USEC",
-    "PCAP_RECORD_HEADER_LEN",
-    "PCAP_SNAPLEN",
-    "PCAP_VERSION",
-    "EtherType",
-    "IpProto",
-    "LinkType",
-    "TcpFlag",
-]
-
 
 # --- TCP-ENO endpoint (protocol/eno.py) ------------------------------------------------------
 
 # RFC 8547 §4.1 Fig. 3: the non-SYN-form ENO option with no contents (N = 0), which every
 # segment carries after the SYN until the host receives a non-SYN segment (§4.6).
 MINIMAL_ENO: Final = bytes((TcpOptionKind.ENO, 2))
-
-__all__ += ["MINIMAL_ENO"]
 
 
 # --- other TCP extensions beside ENO in a SYN (sim/ scenario coexist-mptcp-tfo) ------------
@@ -455,14 +459,6 @@ MPTCP_MP_CAPABLE_SYN_LEN: Final = 4
 # RFC 7413 §4.1.1: a Fast Open cookie request is the TFO option with no cookie (length 2),
 # the only TFO form RFC 8547 §4.7 allows beside ENO in a SYN.
 TFO_COOKIE_REQUEST_LEN: Final = 2
-
-__all__ += [
-    "MPTCP_FLAG_HMAC_SHA256",
-    "MPTCP_MP_CAPABLE_SYN_LEN",
-    "MPTCP_SUBTYPE_MP_CAPABLE",
-    "MPTCP_VERSION_1",
-    "TFO_COOKIE_REQUEST_LEN",
-]
 
 
 # --- the live endpoint: Ethernet, ARP and IPv4 headers (endpoint/frames.py) -------------------
@@ -492,19 +488,3 @@ IPV4_DONT_FRAGMENT: Final = 0x4000
 IPV4_MORE_FRAGMENTS: Final = 0x2000
 IPV4_FRAGMENT_OFFSET: Final = 0x1FFF
 IPV4_DEFAULT_TTL: Final = 64
-
-__all__ += [
-    "ARP_HTYPE_ETHERNET",
-    "ARP_PACKET_LEN",
-    "ETHERTYPE_ARP",
-    "ETH_ADDR_LEN",
-    "ETH_BROADCAST",
-    "ETH_HEADER_LEN",
-    "IPV4_ADDR_LEN",
-    "IPV4_DEFAULT_TTL",
-    "IPV4_DONT_FRAGMENT",
-    "IPV4_FRAGMENT_OFFSET",
-    "IPV4_HEADER_LEN",
-    "IPV4_MORE_FRAGMENTS",
-    "ArpOp",
-]
