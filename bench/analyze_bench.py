@@ -9,7 +9,9 @@ Without ``--capture`` it makes (once, cached in bench/.cache/) a capture of at l
 shifted in time, and their key logs in one file. It also keeps the first half of the packets
 as a second capture, for the memory figure at two sizes.
 
-Figures, in one run, in packets per second (all packets of the file, as tshark counts them):
+Figures, in one run, in packets per second (all packets of the file, as tshark counts them),
+each the median of ``--repeat`` runs (default 3: one run moves by up to 8% on a shared
+machine, the loop and tshark as much as ours):
 
     dpkt loop           ``for ts, buf in dpkt.pcap.Reader(f)``: reading records, nothing more
     tshark              ``tshark -r CAPTURE -T fields -e tcp.options`` (a subprocess)
@@ -88,10 +90,20 @@ class Figure:
         return self.packets / self.seconds
 
 
-def timed(name: str, packets: int, run: Callable[[], object]) -> Figure:
-    start = time.perf_counter()
-    run()
-    return Figure(name, packets, time.perf_counter() - start)
+def median(figures: list[Figure]) -> Figure:
+    """The run with the median time (the lower one of the middle two for an even count),
+    with its own RSS: one slow run, from another process on the machine, does not count."""
+    ordered = sorted(figures, key=lambda fig: fig.seconds)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def timed(name: str, packets: int, run: Callable[[], object], repeat: int) -> Figure:
+    figures = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        figures.append(Figure(name, packets, time.perf_counter() - start))
+    return median(figures)
 
 
 def dpkt_loop(path: Path) -> int:
@@ -131,11 +143,21 @@ def build_native() -> Path:
 
 
 def subprocess_figure(
-    name: str, packets: int, argv: list[str], *, python: bool, site: Path | None = None
+    name: str,
+    packets: int,
+    argv: list[str],
+    *,
+    python: bool,
+    repeat: int,
+    site: Path | None = None,
 ) -> Figure:
-    """Run ``argv`` (``tcpinc`` arguments when ``python``; the package in ``site`` when
-    given, else this .venv's) with stdout to /dev/null: the wall time, and the peak RSS of a
-    tcpinc run."""
+    """Run ``argv`` ``repeat`` times (``tcpinc`` arguments when ``python``; the package in
+    ``site`` when given, else this .venv's) with stdout to /dev/null: the median wall time,
+    and the peak RSS of that tcpinc run."""
+    return median([_run_once(name, packets, argv, python, site) for _ in range(repeat)])
+
+
+def _run_once(name: str, packets: int, argv: list[str], python: bool, site: Path | None) -> Figure:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if python:
         argv = [sys.executable, "-c", _WRAPPER, *argv]
@@ -160,6 +182,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_capture_arguments(parser, DEFAULT_PACKETS)
     parser.add_argument("--no-tshark", action="store_true", help="skip the tshark figure")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs of each figure; the median is shown (default 3)",
+    )
     args = parser.parse_args()
     capture, keys = chosen_capture(args, CACHE, "mixed", ROUND)
     total = dpkt_loop(capture)
@@ -170,13 +199,16 @@ def main() -> int:
     size_mb = capture.stat().st_size / 1e6
     print(f"capture: {capture} ({total} packets, {size_mb:.1f} MB)")
 
-    loop = timed("dpkt loop", total, lambda: dpkt_loop(capture))
+    repeat = max(1, args.repeat)
+    loop = timed("dpkt loop", total, lambda: dpkt_loop(capture), repeat)
     figures = [loop]
     tshark_fig: Figure | None = None
     tshark = shutil.which("tshark")
     if tshark and not args.no_tshark:
         argv = [tshark, "-r", str(capture), "-T", "fields", "-e", "tcp.options"]
-        tshark_fig = subprocess_figure("tshark -T fields -e tcp.options", total, argv, python=False)
+        tshark_fig = subprocess_figure(
+            "tshark -T fields -e tcp.options", total, argv, python=False, repeat=repeat
+        )
         figures.append(tshark_fig)
     # The CLI first (peak RSS at two sizes), while this process is still small.
     half_packets = dpkt_loop(half)
@@ -190,6 +222,7 @@ def main() -> int:
                     count,
                     ["analyze", *extra, str(path)],
                     python=True,
+                    repeat=repeat,
                     site=build_site,
                 )
                 for part, count, path in (("half", half_packets, half), ("whole", total, capture))
@@ -202,6 +235,7 @@ def main() -> int:
             total,
             ["analyze", "--jobs", "2", str(capture)],
             python=True,
+            repeat=repeat,
             site=site,
         )
     )
@@ -209,6 +243,7 @@ def main() -> int:
         "analyze_streaming (in-process)",
         total,
         lambda: analyze_streaming(capture, keep_flows=False),
+        repeat,
     )
     figures.append(ours)
     if keys is not None:
@@ -218,13 +253,13 @@ def main() -> int:
                 "  the same with the key log",
                 total,
                 lambda: analyze_streaming(capture, keylog=keylog, keep_flows=False),
+                repeat,
             )
         )
     cli_half, cli_full = runs["compiled"]
 
-    print(
-        f"\n{'':44} {'packets/s':>10} {'seconds':>8} {'vs loop':>8} {'vs tshark':>9} {'RSS MB':>7}"
-    )
+    print(f"\neach figure: the median of {repeat} run{'s' if repeat != 1 else ''}")
+    print(f"{'':44} {'packets/s':>10} {'seconds':>8} {'vs loop':>8} {'vs tshark':>9} {'RSS MB':>7}")
     for fig in figures:
         vs_tshark = f"{fig.rate / tshark_fig.rate:8.1f}x" if tshark_fig else "        -"
         rss = f"{fig.rss_mb:7.1f}" if fig.rss_mb is not None else "      -"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Final, TextIO
 
 from rich import box
-from rich.console import Console, JustifyMethod
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -25,8 +25,10 @@ from ..analysis import AnalysisResult, CrossFinding, Finding, FlowResult, Severi
 from ..analysis.follow import escape_bytes
 from ..analysis.report import endpoint_text
 from .export import Totals
+from .plaintable import Column, summary_table
 
 __all__ = [
+    "CONNECTION_COLUMNS",
     "MAX_FINDING_ROWS",
     "MAX_ROWS",
     "PAYLOAD_PREVIEW",
@@ -48,6 +50,20 @@ SEVERITY_STYLE: Final = {
     Severity.NOTE: "cyan",
     Severity.CHAT: "dim",
 }
+# The connections table's columns: narrow terminals wrap the words (ENO, TEP); numbers,
+# addresses and identifiers do not wrap.
+CONNECTION_COLUMNS: Final[tuple[Column, ...]] = (
+    ("id", "right", False),
+    ("client", "left", False),
+    ("server", "left", False),
+    ("ENO", "left", True),
+    ("TEP", "left", True),
+    ("AEAD", "left", False),
+    ("resumed", "left", False),
+    ("session ID", "left", False),
+    ("packets", "right", False),
+    ("findings", "right", False),
+)
 STATUS_STYLE: Final = {"encrypted": "green", "fallback": "yellow", "incomplete": "magenta"}
 A_TO_B_STYLE: Final = "red"  # Wireshark's Follow TCP Stream colours: client red, server blue
 B_TO_A_STYLE: Final = "blue"
@@ -155,7 +171,7 @@ class Summary:
             console.print(self._capture_line(result, self.counts.get(index, 0)), soft_wrap=True)
             rows = [r for r in self.rows if r.capture == index]
             if rows:
-                console.print(self._connections(rows))
+                console.print(self._connections(rows, console.width))
             if self.payload:
                 for row in rows:
                     self._plaintext(console, row, several)
@@ -184,36 +200,10 @@ class Summary:
             text.append(f"\n  read stopped: {info.error}", style="bold red")
         return text
 
-    def _connections(self, rows: list[_Row]) -> Table:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-        # Narrow terminals: the words wrap; numbers, addresses and identifiers do not.
-        fixed: tuple[tuple[str, JustifyMethod, bool], ...] = (
-            ("id", "right", False),
-            ("client", "left", False),
-            ("server", "left", False),
-            ("ENO", "left", True),
-            ("TEP", "left", True),
-            ("AEAD", "left", False),
-            ("resumed", "left", False),
-            ("session ID", "left", False),
-            ("packets", "right", False),
-            ("findings", "right", False),
-        )
-        cells = [self._cells(row) for row in rows]
-        for index, (name, justify, wraps) in enumerate(fixed):
-            widest = max(len(name), *(cell[index].cell_len for cell in cells))
-            table.add_column(
-                name,
-                justify=justify,
-                no_wrap=not wraps,
-                overflow="fold",
-                min_width=None if wraps else widest,
-            )
-        for row_cells in cells:
-            table.add_row(*row_cells)
-        return table
+    def _connections(self, rows: list[_Row], width: int) -> RenderableType:
+        return summary_table(CONNECTION_COLUMNS, [self.row_cells(row) for row in rows], width)
 
-    def _cells(self, row: _Row) -> list[Text]:
+    def row_cells(self, row: _Row) -> list[Text]:
         flow = row.flow
         eno, tc = flow.eno, flow.tcpcrypt
         if eno is None:
