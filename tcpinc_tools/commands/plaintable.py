@@ -39,6 +39,7 @@ Column = tuple[str, JustifyMethod, bool]
 _RULE: Final = "─"  # box.SIMPLE_HEAD's horizontal line under the header
 _GAP: Final = " "  # the left column's padding, then the box's vertical: one space each
 _HEADER_STYLE: Final = "table.header"
+_MARKUP: Final = frozenset("[]:")  # what rich's markup and emoji codes start with
 
 
 def summary_table(
@@ -88,10 +89,10 @@ class PlainTable:
         """Whether this draws what rich would on a console ``width`` cells wide."""
         if self.width > width:
             return False
+        # rich reads a header string as console markup with emoji codes ("[b]", ":smile:")
         names = [name for name, _justify, _wraps in self.columns]
-        return all(_one_line(Text(name)) for name in names) and all(
-            _one_line(cell) for row in self.rows for cell in row
-        )
+        plain_names = all(_one_line(Text(name)) and not _MARKUP & set(name) for name in names)
+        return plain_names and all(_one_line(cell) for row in self.rows for cell in row)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         header_style = console.get_style(_HEADER_STYLE)

@@ -36,7 +36,7 @@ def draw(renderable: object, width: int, color: bool) -> str:
     return out.getvalue()
 
 
-words = st.text(alphabet="abcxyz019:.-()_… ", min_size=1, max_size=12).map(str.strip)
+words = st.text(alphabet="abcxyz019:.-()_…[]é→漢 ", min_size=1, max_size=12).map(str.strip)
 
 
 @st.composite
@@ -121,3 +121,9 @@ def test_the_summary_of_every_sample_capture_is_rich_s_table(tmp_path: Path) -> 
                 rich_table(CONNECTION_COLUMNS, rows), width, color
             )
     assert isinstance(summary_table(CONNECTION_COLUMNS, rows, 200), PlainTable)
+
+
+def test_headers_rich_reads_as_markup_go_to_rich() -> None:
+    rows = [[Text("1")]]
+    for header in (":smile:", "[b]x[/b]", "a:b"):
+        assert not PlainTable([(header, "left", False)], rows).fits(80), header
