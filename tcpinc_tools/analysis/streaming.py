@@ -110,32 +110,54 @@ def analyze_streaming(
         frame_sink=frame_sink,
         observer=observer,
     )
-    kept: list[FlowResult] = []
-
-    def hand_out(flows: list[FlowResult]) -> None:
-        for flow in flows:
-            if on_flow is not None:
-                on_flow(flow)
-            if keep_flows:
-                kept.append(flow)
-
-    done = 0
-
-    def after_packet() -> None:
-        nonlocal done
-        if analyzer.flows_done != done:
-            done = analyzer.flows_done
-            hand_out(analyzer.take_finished())
-
+    out = _HandOut(analyzer, on_flow, keep_flows)
     with relaxed_gc():  # the collector would walk every open flow again and again
         info, error = read_capture(
             analyzer,
             path,
             progress=progress,
             progress_every=progress_every,
-            after_packet=after_packet,
+            after_packet=out.after_packet,
         )
         result = analyzer.finish(capture_info=info, error=error)
-        hand_out(result.flows)
-        result.flows = sorted(kept, key=lambda f: f.id)
+        out.flows(result.flows)
+        result.flows = sorted(out.kept, key=_flow_id)
         return result
+
+
+def _flow_id(flow: FlowResult) -> int:
+    return flow.id
+
+
+class _HandOut:
+    """Hands each finished flow to ``on_flow`` (and keeps it, with ``keep_flows``).
+
+    A class rather than closures: compiled with mypyc, closures share an environment object
+    that refers back to them, so everything the analyzer held would wait for the cyclic
+    collector instead of being freed when the analysis returns.
+    """
+
+    def __init__(
+        self,
+        analyzer: StreamingAnalyzer,
+        on_flow: Callable[[FlowResult], None] | None,
+        keep_flows: bool,
+    ) -> None:
+        self.analyzer = analyzer
+        self.on_flow = on_flow
+        self.keep_flows = keep_flows
+        self.kept: list[FlowResult] = []
+        self.done = 0
+
+    def flows(self, flows: list[FlowResult]) -> None:
+        for flow in flows:
+            if self.on_flow is not None:
+                self.on_flow(flow)
+            if self.keep_flows:
+                self.kept.append(flow)
+
+    def after_packet(self) -> None:
+        analyzer = self.analyzer
+        if analyzer.flows_done != self.done:
+            self.done = analyzer.flows_done
+            self.flows(analyzer.take_finished())
