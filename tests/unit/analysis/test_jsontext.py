@@ -23,7 +23,7 @@ from tcpinc_tools.analysis import analyze_capture, to_json_document
 from tcpinc_tools.analysis.jsontext import dumps_json, write_json
 from tcpinc_tools.analysis.model import AnalysisResult
 from tcpinc_tools.keylog import KeyLog
-from tests.support import fuzz_settings, property_settings
+from tests.support import property_settings
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
 
@@ -115,7 +115,7 @@ def written(value: object) -> str:
     return stream.getvalue()
 
 
-@fuzz_settings
+@property_settings
 @given(JSON_VALUES)
 def test_same_text_as_json_dumps(value: object) -> None:
     expected = json.dumps(value, indent=2)
