@@ -47,6 +47,7 @@ __all__ = [
     "analyze_capture",
     "capture_size",
     "frozen_gc",
+    "paused_gc",
     "read_capture",
     "relaxed_gc",
 ]
@@ -107,15 +108,39 @@ class _Threshold:
         gc.set_threshold(*self.saved)
 
 
+class _Switch:
+    """Turns the collector off, and back on if it was on."""
+
+    def __init__(self) -> None:
+        self.was_enabled = gc.isenabled()
+
+    def off(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def back(self) -> None:
+        if self.was_enabled:
+            gc.enable()
+
+
 _THRESHOLD: Final = _Threshold()
+_SWITCH: Final = _Switch()
 _RELAXED: Final = _Blocks(_THRESHOLD.raise_it, _THRESHOLD.restore)
 _FROZEN: Final = _Blocks(gc.freeze, gc.unfreeze)
+_PAUSED: Final = _Blocks(_SWITCH.off, _SWITCH.back)
 
 
 def relaxed_gc() -> AbstractContextManager[None]:
     """Raise the collector's first threshold to :data:`GC_YOUNG_THRESHOLD` for the block
     (never lower it); nested and concurrent blocks restore it when the last one ends."""
     return _block(_RELAXED)
+
+
+def paused_gc() -> AbstractContextManager[None]:
+    """The collector off for the block (back on when the last nested block ends, if it was
+    on): for taking in the results of worker processes, a few hundred thousand objects and
+    no cycle, which it would otherwise walk again and again."""
+    return _block(_PAUSED)
 
 
 def frozen_gc() -> AbstractContextManager[None]:

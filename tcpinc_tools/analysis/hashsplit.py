@@ -49,14 +49,13 @@ from ..capture.reader import CaptureReader, CaptureSource, capture_name
 from ..capture.stream import DEFAULT_LIMITS
 from ..errors import CaptureError, TcpincError
 from ..records import picklable
-from .analyzer import PROGRESS_EVERY, Analyzer, relaxed_gc
+from .analyzer import PROGRESS_EVERY, Analyzer, paused_gc, relaxed_gc
 from .cross import cross_connection_findings
 from .model import AnalysisResult, CaptureInfo
 from .parallel import CaptureOutcome, TaskOptions, worker_context, worker_keylog
 from .shares import (
     EndKey,
     ShareResult,
-    collector_paused,
     dumps_result,
     in_order,
     merge_shares,
@@ -350,7 +349,7 @@ class _Workers:
 
     def _take(self, i: int) -> None:
         try:
-            with collector_paused():
+            with paused_gc():
                 status, body = pickle.loads(self.outboxes[i].recv_bytes())
         except (EOFError, OSError):
             raise SplitWorkerError(self._gone(i)) from None
@@ -437,7 +436,7 @@ def analyze_split(
                 own, read = analyze_share(  # share 0, here
                     path, 0, shares, options, capture=capture, name=named, progress=on_read
                 )
-                with collector_paused():
+                with paused_gc():
                     ids = numbering([[flow.id for flow in own.flows], *workers.ids()])
                     parts = [renumbered(own, ids)]
             else:
@@ -448,7 +447,7 @@ def analyze_split(
                 read = ShareRead(reader.format, reader.stats, error, reader.position)
                 ids = numbering(workers.ids())
                 parts = []
-            with collector_paused():
+            with paused_gc():
                 parts += [renumbered(part, ids) for part in workers.results()]
                 flows, summaries = in_order(parts)
             finished = True

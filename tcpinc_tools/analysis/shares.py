@@ -7,17 +7,15 @@ flow table numbers them (the ids inside findings and messages follow), and sorts
 when they ended, then by id, as one analyzer hands them out. The results of a large capture
 are tens of thousands of dataclasses: :func:`dumps_result` pickles them as their
 constructors' arguments (:mod:`tcpinc_tools.records`), the merge rebuilds the renumbered
-ones with :func:`~tcpinc_tools.records.replace_fields`, and :func:`collector_paused` keeps
-the cyclic collector from walking them again and again while they are taken in.
+ones with :func:`~tcpinc_tools.records.replace_fields` (and the caller takes them in under
+:func:`~tcpinc_tools.analysis.analyzer.paused_gc`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import pickle
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,7 +26,6 @@ from .model import Finding, FlowResult, FlowSummary
 __all__ = [
     "EndKey",
     "ShareResult",
-    "collector_paused",
     "dumps_result",
     "in_order",
     "merge_shares",
@@ -57,19 +54,6 @@ def dumps_result(message: object) -> bytes:
     """``message`` pickled for :meth:`Connection.recv` (which unpickles it as it is); its
     dataclasses as their constructors' arguments (:func:`tcpinc_tools.records.picklable`)."""
     return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic collector off for the block: taking in and merging results makes a few
-    hundred thousand objects and no cycle, which it would walk again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _renumber_finding(finding: Finding, ids: dict[int, int]) -> Finding:

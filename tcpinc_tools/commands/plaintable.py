@@ -55,8 +55,7 @@ def rich_table(columns: Sequence[Column], rows: Sequence[Sequence[Text]]) -> Tab
     """The table drawn by rich: on a narrow console, the wrapping columns wrap their words;
     numbers, addresses and identifiers do not."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for index, (name, justify, wraps) in enumerate(columns):
-        widest = max(len(name), *(row[index].cell_len for row in rows))
+    for (name, justify, wraps), widest in zip(columns, _widths(columns, rows), strict=True):
         table.add_column(
             name,
             justify=justify,
@@ -75,10 +74,7 @@ class PlainTable:
     def __init__(self, columns: Sequence[Column], rows: Sequence[Sequence[Text]]) -> None:
         self.columns = tuple(columns)
         self.rows = rows
-        self.widths = [
-            max(cell_len(name), *(row[index].cell_len for row in rows))
-            for index, (name, _justify, _wraps) in enumerate(self.columns)
-        ]
+        self.widths = _widths(columns, rows)
 
     @property
     def width(self) -> int:
@@ -91,14 +87,16 @@ class PlainTable:
             return False
         # rich reads a header string as console markup with emoji codes ("[b]", ":smile:")
         names = [name for name, _justify, _wraps in self.columns]
-        plain_names = all(_one_line(Text(name)) and not _MARKUP & set(name) for name in names)
-        return plain_names and all(_one_line(cell) for row in self.rows for cell in row)
+        plain_names = all(_one_line(name) and not _MARKUP & set(name) for name in names)
+        return plain_names and all(_one_line(cell.plain) for row in self.rows for cell in row)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         header_style = console.get_style(_HEADER_STYLE)
         last = len(self.columns) - 1
         for index, (name, justify, _wraps) in enumerate(self.columns):
-            yield Segment(_justified(name, justify, self.widths[index]), header_style)
+            header = Text(name)
+            _justify_text(header, justify, self.widths[index])
+            yield Segment(header.plain, header_style)
             if index < last:
                 yield Segment(_GAP, header_style)
                 yield Segment(_GAP)
@@ -117,25 +115,18 @@ class PlainTable:
             yield Segment.line()
 
 
-def _one_line(text: Text) -> bool:
-    """One line of single-width characters, no spaces at either end (rich would strip
-    them from a right-justified cell, and wrap at them)."""
-    plain = text.plain
-    return (
-        "\n" not in plain
-        and cell_len(plain) == len(plain)
-        and plain == plain.strip()
-        and not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in plain)
-    )
+def _widths(columns: Sequence[Column], rows: Sequence[Sequence[Text]]) -> list[int]:
+    """Each column's width: its widest cell or header."""
+    return [
+        max(cell_len(name), *(row[index].cell_len for row in rows))
+        for index, (name, _justify, _wraps) in enumerate(columns)
+    ]
 
 
-def _justified(plain: str, justify: JustifyMethod, width: int) -> str:
-    if justify == "right":
-        return plain.rjust(width)
-    if justify == "center":
-        excess = width - len(plain)
-        return " " * (excess // 2) + plain + " " * (excess - excess // 2)
-    return plain.ljust(width)
+def _one_line(plain: str) -> bool:
+    """One line of printable single-width characters, no spaces at either end (rich would
+    strip them from a right-justified cell, and wrap at them)."""
+    return plain.isprintable() and cell_len(plain) == len(plain) and plain == plain.strip()
 
 
 def _justify_text(text: Text, justify: JustifyMethod, width: int) -> None:

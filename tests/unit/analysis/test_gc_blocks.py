@@ -12,6 +12,7 @@ from tcpinc_tools.analysis.analyzer import (
     GC_YOUNG_THRESHOLD,
     analyze_capture,
     frozen_gc,
+    paused_gc,
     relaxed_gc,
 )
 from tcpinc_tools.analysis.hashsplit import analyze_share
@@ -92,6 +93,35 @@ def test_frozen_gc_unfreezes_after_an_exception() -> None:
         assert gc.get_freeze_count() > 0
         raise RuntimeError("boom")
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("default_gc")
+def test_paused_gc_turns_the_collector_off_and_back_on() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer block is open
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("default_gc")
+def test_paused_gc_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("default_gc")
+def test_paused_gc_turns_it_back_on_after_an_exception() -> None:
+    with pytest.raises(RuntimeError), paused_gc():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
 
 
 @pytest.mark.parametrize("capture", sorted(CAPTURES.glob("*.pcap*")), ids=lambda p: p.name)
