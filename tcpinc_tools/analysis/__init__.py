@@ -21,7 +21,7 @@ from .model import (
     TcpcryptResult,
 )
 from .registry import FIELDS, REGISTRY, FieldSpec, FindingSpec, Group, Severity, lookup
-from .report import flow_to_json, to_json_document
+from .report import JsonReport, flow_to_json, to_json_document
 
 __all__ = [
     "FIELDS",
@@ -37,6 +37,7 @@ __all__ = [
     "FlowResult",
     "FlowSummary",
     "Group",
+    "JsonReport",
     "Severity",
     "StreamRecord",
     "TcpcryptResult",

@@ -16,17 +16,21 @@ KiB), so that neither one huge string nor a write per token reaches the stream. 
 is compiled with mypyc in a wheel build (``tcpinc_tools.build.NATIVE_MODULES``): the hot
 loops test exact types first (``type(x) is str``) and fall back to :mod:`json`'s
 ``isinstance`` chain only for subclasses and errors.
+
+One addition json has not: a :class:`LazyArray` is written as an array of the items its
+iterable gives while it is being written, so a document too large to hold can be written one
+item at a time (``tcpinc analyze --json``'s flows). Everything else in the value is held.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii
 from typing import Any, Final, TextIO, cast
 
-__all__ = ["dumps_json", "write_json"]
+__all__ = ["LazyArray", "dumps_json", "write_json"]
 
 _INDENT: Final = "  "
 # A write joins the pieces (tokens, keys with their indentation) collected until there are
@@ -42,6 +46,17 @@ _CYCLE_LEVEL: Final = 32
 _MAX_LEVEL: Final = 10_000
 # Exact str keys remembered per nesting level with their indentation and separator.
 _KEY_CACHE: Final = 1024
+
+
+class LazyArray:
+    """An array whose items are made while it is written (only here: json does not know
+    it). The items are taken once, in order; each is written before the next is asked for.
+    """
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[object]) -> None:
+        self.items = items
 
 
 def _float_text(value: float) -> str:
@@ -162,6 +177,8 @@ class _Writer:
             else:
                 # a dict subclass: its own items(), as json asks for them
                 self.put_object(dict(cast(Any, value).items()), level + 1)
+        elif isinstance(value, LazyArray):
+            self.put_lazy(value.items, level + 1)
         else:
             raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
@@ -215,6 +232,24 @@ class _Writer:
         parts.append(self.close_array[level])
         if marker:
             del self.markers[marker]
+
+    def put_lazy(self, items: Iterable[object], level: int) -> None:
+        """A :class:`LazyArray`'s items, at ``level``, each written as it comes."""
+        parts = self.parts
+        if level >= len(self.item_sep):
+            self._grow(level)
+        sep = self.item_sep[level]
+        first = True
+        for item in items:
+            if first:
+                parts.append(self.open_array[level])
+                first = False
+            else:
+                parts.append(sep)
+            self.put_item(item, level)
+            if len(parts) >= self.limit or self.chars >= self.char_limit:
+                self.flush()
+        parts.append("[]" if first else self.close_array[level])
 
     def put_object(self, obj: dict[Any, Any], level: int) -> None:
         """A dict whose values sit at ``level``."""

@@ -18,15 +18,21 @@ Units: hex is lowercase without separators; timestamps are seconds since the epo
 (floats); addresses are ``ip:port`` (``[ip]:port`` for IPv6); ``tep_name`` the IANA name;
 ``aead`` the IANA AEAD name; ``plaintext_*`` only when the analysis kept the payload.
 :func:`flow_to_json` gives one flow alone, for one-connection-per-line output.
+:func:`to_json_document` makes the document of analyses that kept their flows;
+:class:`JsonReport` makes it of flows handed out as they finish, holding them on disk
+(``tcpinc analyze --json``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import pickle
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from .cross import cross_connection_findings
+from .jsontext import LazyArray
 from .model import (
     AnalysisResult,
     CrossFinding,
@@ -40,6 +46,7 @@ from .registry import Severity
 
 __all__ = [
     "JSON_VERSION",
+    "JsonReport",
     "capture_json",
     "endpoint_text",
     "eno_to_json",
@@ -159,45 +166,62 @@ def capture_json(index: int, result: AnalysisResult, flows: int | None = None) -
     }
 
 
-def _cross(results: Sequence[AnalysisResult]) -> list[CrossFinding]:
+def _cross(captures: Sequence[tuple[int, AnalysisResult]]) -> list[CrossFinding]:
     summaries: list[FlowSummary] = []
-    for index, result in enumerate(results):
+    for index, result in captures:
         summaries += [replace(s, capture=index) for s in result.summaries]
     return cross_connection_findings(summaries)
 
 
-def to_json_document(results: Sequence[AnalysisResult]) -> Json:
-    """The whole document for the analyses of one or more captures (see the module doc).
-    Cross-connection findings are computed over all of them together."""
-    cross = _cross(results)
+def _by_subject(cross: Sequence[CrossFinding]) -> dict[tuple[int, int], list[Finding]]:
     by_subject: dict[tuple[int, int], list[Finding]] = {}
     for item in cross:
         by_subject.setdefault(item.subject, []).append(item.finding)
-    flows: list[Json] = []
+    return by_subject
+
+
+class _Tally:
+    """The ``stats`` counters, flow by flow and finding by finding."""
+
+    def __init__(self) -> None:
+        self.flows = 0
+        self.severities = {s.value: 0 for s in Severity}
+        self.totals = {
+            "encrypted": 0,
+            "fallback": 0,
+            "incomplete": 0,
+            "eno_flows": 0,
+            "tcpcrypt_flows": 0,
+            "decrypted": 0,
+            "resumed": 0,
+        }
+
+    def flow(self, flow: FlowResult) -> None:
+        """A flow and its own findings (cross-connection ones are counted apart)."""
+        self.flows += 1
+        for finding in flow.findings:
+            self.severities[finding.severity.value] += 1
+        totals = self.totals
+        if flow.eno is not None:
+            totals["eno_flows"] += 1
+            totals[flow.eno.status] += 1
+        if flow.tcpcrypt is not None:
+            totals["tcpcrypt_flows"] += 1
+            totals["decrypted"] += flow.tcpcrypt.decrypted
+            totals["resumed"] += flow.tcpcrypt.resumed
+
+
+def _document(
+    captures: Sequence[tuple[int, AnalysisResult, int | None]],
+    flows: list[Json] | LazyArray,
+    cross: Sequence[CrossFinding],
+    tally: _Tally,
+) -> Json:
+    """The document around ``flows`` (already counted in ``tally``): ``captures`` are
+    (index, result, flows counted or None for ``len(result.flows)``), by index."""
     findings: list[Json] = []
-    severities = {s.value: 0 for s in Severity}
-    totals = {
-        "encrypted": 0,
-        "fallback": 0,
-        "incomplete": 0,
-        "eno_flows": 0,
-        "tcpcrypt_flows": 0,
-        "decrypted": 0,
-        "resumed": 0,
-    }
-    for index, result in enumerate(results):
-        for flow in result.flows:
-            extra = by_subject.get((index, flow.id), [])
-            flows.append(flow_to_json(flow, capture=index, extra_findings=extra))
-            for finding in flow.findings:
-                severities[finding.severity.value] += 1
-            if flow.eno is not None:
-                totals["eno_flows"] += 1
-                totals[flow.eno.status] += 1
-            if flow.tcpcrypt is not None:
-                totals["tcpcrypt_flows"] += 1
-                totals["decrypted"] += flow.tcpcrypt.decrypted
-                totals["resumed"] += flow.tcpcrypt.resumed
+    severities = tally.severities
+    for index, result, _counted in captures:
         for finding in result.findings:
             findings.append({**finding_to_json(finding), "capture": index, "flow": None})
             severities[finding.severity.value] += 1
@@ -211,17 +235,99 @@ def to_json_document(results: Sequence[AnalysisResult]) -> Json:
         findings.append(entry)
         severities[item.finding.severity.value] += 1
     stats: Json = {
-        "captures": len(results),
-        "packets": sum(r.capture.stats.packets for r in results),
-        "tcp_packets": sum(r.capture.stats.tcp for r in results),
-        "flows": len(flows),
-        **totals,
+        "captures": len(captures),
+        "packets": sum(r.capture.stats.packets for _i, r, _c in captures),
+        "tcp_packets": sum(r.capture.stats.tcp for _i, r, _c in captures),
+        "flows": tally.flows,
+        **tally.totals,
         "findings": severities,
     }
     return {
         "version": JSON_VERSION,
-        "captures": [capture_json(i, r) for i, r in enumerate(results)],
+        "captures": [capture_json(i, r, counted) for i, r, counted in captures],
         "flows": flows,
         "findings": findings,
         "stats": stats,
     }
+
+
+def to_json_document(results: Sequence[AnalysisResult]) -> Json:
+    """The whole document for the analyses of one or more captures (see the module doc),
+    with their flows. Cross-connection findings are computed over all of them together."""
+    captures = list(enumerate(results))
+    cross = _cross(captures)
+    by_subject = _by_subject(cross)
+    tally = _Tally()
+    flows: list[Json] = []
+    for index, result in captures:
+        for flow in result.flows:
+            extra = by_subject.get((index, flow.id), [])
+            flows.append(flow_to_json(flow, capture=index, extra_findings=extra))
+            tally.flow(flow)
+    return _document([(i, r, None) for i, r in captures], flows, cross, tally)
+
+
+class JsonReport:
+    """The ``--json`` document of connections handed out one at a time, in bounded memory.
+
+    :meth:`flow` takes each connection as its analysis hands it out (``keep_flows`` off) and
+    puts its entry (:func:`flow_to_json`, without the cross-connection findings: they are
+    known only at the end) in a temporary file, pickled; :meth:`capture` takes each
+    capture's result. :meth:`document` is the document with its ``flows`` a
+    :class:`~.jsontext.LazyArray` that reads the entries back one at a time, by capture then
+    id, while :func:`~.jsontext.write_json` writes it (``json`` cannot write it). Memory
+    keeps each flow's place in the file, not the flow: ``tcpinc analyze --json`` then holds
+    what the summary holds. The text is ``write_json(to_json_document(results))``'s for the
+    same analyses with their flows kept.
+
+    :meth:`close` removes the file (``with contextlib.closing(JsonReport()) as report``).
+    """
+
+    def __init__(self, spool: BinaryIO | None = None) -> None:
+        # The report owns its file: close() (or the with block's end) removes it.
+        self._spool = spool if spool is not None else tempfile.TemporaryFile()  # noqa: SIM115
+        self._end = 0
+        # (capture, flow id, offset, length) of each entry in the spool.
+        self._places: list[tuple[int, int, int, int]] = []
+        self._captures: list[tuple[int, AnalysisResult, int | None]] = []
+        self._tally = _Tally()
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def flow(self, capture: int, flow: FlowResult) -> None:
+        """One connection of capture ``capture``, as it is handed out."""
+        data = pickle.dumps(flow_to_json(flow, capture=capture), pickle.HIGHEST_PROTOCOL)
+        self._spool.write(data)
+        self._places.append((capture, flow.id, self._end, len(data)))
+        self._end += len(data)
+        self._tally.flow(flow)
+
+    def capture(self, index: int, result: AnalysisResult, counted: int) -> None:
+        """Capture ``index`` is done: ``counted`` flows of it came to :meth:`flow` (any
+        flows its result still holds are taken too)."""
+        for flow in result.flows:
+            self.flow(index, flow)
+        self._captures.append((index, result, counted + len(result.flows)))
+
+    def document(self) -> Json:
+        """The document, its flows to be read back while it is written (once)."""
+        captures = sorted(self._captures, key=_first)
+        cross = _cross([(i, r) for i, r, _c in captures])
+        return _document(captures, LazyArray(self._entries(cross)), cross, self._tally)
+
+    def _entries(self, cross: Sequence[CrossFinding]) -> Iterator[Json]:
+        by_subject = _by_subject(cross)
+        spool = self._spool
+        spool.flush()
+        for capture, flow_id, offset, length in sorted(self._places):
+            spool.seek(offset)
+            entry: Json = pickle.loads(spool.read(length))
+            extra = by_subject.get((capture, flow_id))
+            if extra:
+                entry["findings"] += [finding_to_json(f) for f in extra]
+            yield entry
+
+
+def _first(item: tuple[int, AnalysisResult, int | None]) -> int:
+    return item[0]

@@ -31,6 +31,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from types import TracebackType
 from typing import Final, Protocol
 
@@ -46,7 +47,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..analysis import AnalysisResult, FlowResult, cross_connection_findings, to_json_document
+from ..analysis import AnalysisResult, FlowResult, JsonReport, cross_connection_findings
 from ..analysis.analyzer import frozen_gc, relaxed_gc
 from ..analysis.dask_backend import DaskUnavailableError, analyze_dask
 from ..analysis.hashsplit import SplitWorkerError, analyze_split
@@ -249,13 +250,6 @@ class _Output(Protocol):
     def flow(self, capture: int, flow: FlowResult) -> None: ...
 
 
-class _JsonDocument:
-    """``--json``: the document is made at the end; flows are kept by the analysis."""
-
-    def flow(self, capture: int, flow: FlowResult) -> None:
-        return None
-
-
 class _ParquetOutput:
     def __init__(self, table: ParquetTable, names: list[str]) -> None:
         self.table = table
@@ -281,7 +275,7 @@ def _parallel(
     if args.dask is None and (args.jobs <= 1 or not names):
         return None
     keylog = args.keylog if args.keylog is not None else os.environ.get(KEYLOG_ENV) or None
-    options = TaskOptions.with_keylog(keylog, payload=args.payload, keep_flows=bool(args.json))
+    options = TaskOptions.with_keylog(keylog, payload=args.payload, keep_flows=False)
     tasks = make_tasks(names)
     if args.dask is not None:
         counter = _CaptureCounter(sys.stderr.isatty(), f"{len(tasks)} captures on {args.dask}")
@@ -324,13 +318,26 @@ def _run(args: argparse.Namespace) -> int:
             "(--jobs N then splits it by connection) or without --jobs and --dask"
         )
         return 2
+    if not args.json:
+        return _analyze(args, keylog, names, status, None)
+    with closing(JsonReport()) as report:  # its temporary file goes at the end
+        return _analyze(args, keylog, names, status, report)
+
+
+def _analyze(
+    args: argparse.Namespace,
+    keylog: KeyLog | None,
+    names: list[str],
+    status: int,
+    report: JsonReport | None,
+) -> int:
     summary: Summary | None = None
     lines: JsonLines | None = None
     table: ParquetTable | None = None
     dataset: ParquetDataset | None = None
     output: _Output
-    if args.json:
-        output = _JsonDocument()
+    if report is not None:
+        output = report
     elif args.jsonl:
         output = lines = JsonLines(sys.stdout)
     elif args.parquet is not None and is_dataset_target(args.parquet):
@@ -354,6 +361,8 @@ def _run(args: argparse.Namespace) -> int:
             summary.capture(result)
         if dataset is not None:
             dataset.capture(index, result, counted)
+        if report is not None:
+            report.capture(index, result, counted)
         results.append(result)
 
     with _ProgressBar(sys.stderr.isatty()) as bar:
@@ -383,15 +392,15 @@ def _run(args: argparse.Namespace) -> int:
                     payload=args.payload,
                     capture=index,
                     on_flow=on_flow,
-                    keep_flows=bool(args.json),
+                    keep_flows=False,
                     progress=bar,
                 )
                 capture_done(index, result, counted)
     # What is alive now stays alive until the output is written: the collector need not
     # walk it again while the output is built (0.23 s of the bench summary's rendering).
     with frozen_gc():
-        if args.json:
-            write_json(to_json_document(results), sys.stdout)
+        if report is not None:
+            write_json(report.document(), sys.stdout)
             sys.stdout.write("\n")
             return status
         cross = cross_connection_findings(s for r in results for s in r.summaries)

@@ -11,7 +11,9 @@ import json
 import math
 import sys
 from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterator
 from enum import Enum, IntEnum, StrEnum
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tcpinc_tools.analysis import analyze_capture, to_json_document
-from tcpinc_tools.analysis.jsontext import dumps_json, write_json
+from tcpinc_tools.analysis.jsontext import LazyArray, dumps_json, write_json
 from tcpinc_tools.analysis.model import AnalysisResult
 from tcpinc_tools.keylog import KeyLog
 from tests.support import property_settings
@@ -302,3 +304,54 @@ def test_the_document_of_every_capture_as_json_dump_writes_it() -> None:
     # one capture alone, too
     single = to_json_document([analyzed(CAPTURES / "resume.pcap")])
     assert written(single) == json.dumps(single, indent=2)
+
+
+def lazily(value: object) -> object:
+    """``value`` with every list and tuple (not their subclasses) made a LazyArray of a
+    generator: json writes the original as the LazyArray version must be written."""
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        items = [lazily(item) for item in value]
+        return LazyArray(item for item in items)
+    if isinstance(value, dict) and type(value) is dict:
+        return {key: lazily(item) for key, item in value.items()}
+    return value
+
+
+@property_settings
+@given(JSON_VALUES)
+def test_a_lazy_array_as_json_writes_the_list(value: object) -> None:
+    expected = json.dumps(value, indent=2)
+    assert dumps_json(lazily(value)) == expected
+    assert written(lazily(value)) == expected
+
+
+def test_a_lazy_array_is_empty_or_nested_as_a_list() -> None:
+    assert dumps_json(LazyArray(iter(()))) == "[]"
+    assert dumps_json({"a": LazyArray([])}) == json.dumps({"a": []}, indent=2)
+    nested = {"flows": LazyArray(LazyArray(iter([i, {"x": i}])) for i in range(3))}
+    assert dumps_json(nested) == json.dumps({"flows": [[i, {"x": i}] for i in range(3)]}, indent=2)
+
+
+def test_a_lazy_array_item_is_asked_for_after_the_one_before_was_written() -> None:
+    """Written in pieces, a lazy array's items come one at a time: when an item is made,
+    the stream already has everything before it, up to the last flush."""
+    big = "y" * 70_000  # one item past the 64 Ki characters that start a write
+    stream = Recorder()
+    seen: list[int] = []
+
+    def items() -> Iterator[object]:
+        for i in range(5):
+            seen.append(len(stream.getvalue()))
+            yield {"n": i, "text": big}
+
+    write_json({"version": 1, "flows": LazyArray(items())}, stream)
+    assert stream.getvalue() == json.dumps(
+        {"version": 1, "flows": [{"n": i, "text": big} for i in range(5)]}, indent=2
+    )
+    # each item after the first found its predecessor written (the writer flushed it)
+    assert all(after > before + len(big) for before, after in pairwise(seen))
+
+
+def test_json_itself_cannot_write_a_lazy_array() -> None:
+    with pytest.raises(TypeError, match="LazyArray is not JSON serializable"):
+        json.dumps(LazyArray([]))
