@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import pickle
 import tempfile
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any, BinaryIO, Final
@@ -57,6 +58,10 @@ __all__ = [
 ]
 
 JSON_VERSION: Final = 1
+# JsonReport's sort key of a flow: its capture's index above its id (flow ids are counted
+# per capture, far below 2**32; capture indexes below 2**31).
+_CAPTURE_SHIFT: Final = 32
+_FLOW_ID_MASK: Final = (1 << _CAPTURE_SHIFT) - 1
 
 Json = dict[str, Any]
 
@@ -169,7 +174,11 @@ def capture_json(index: int, result: AnalysisResult, flows: int | None = None) -
 def _cross(captures: Sequence[tuple[int, AnalysisResult]]) -> list[CrossFinding]:
     summaries: list[FlowSummary] = []
     for index, result in captures:
-        summaries += [replace(s, capture=index) for s in result.summaries]
+        # Copied only when the analysis numbered its capture otherwise (a copy of every
+        # summary would be as large as what the analysis kept of the connections).
+        summaries += [
+            s if s.capture == index else replace(s, capture=index) for s in result.summaries
+        ]
     return cross_connection_findings(summaries)
 
 
@@ -286,9 +295,11 @@ class JsonReport:
     def __init__(self, spool: BinaryIO | None = None) -> None:
         # The report owns its file: close() (or the with block's end) removes it.
         self._spool = spool if spool is not None else tempfile.TemporaryFile()  # noqa: SIM115
-        self._end = 0
-        # (capture, flow id, offset, length) of each entry in the spool.
-        self._places: list[tuple[int, int, int, int]] = []
+        # Per entry, in the order written: (capture << 32) | flow id, and where it starts in
+        # the spool (one more: where the next would). Two machine integers a flow, not a
+        # tuple of Python ones: this is what grows with the connections.
+        self._keys = array("q")
+        self._starts = array("q", [0])
         self._captures: list[tuple[int, AnalysisResult, int | None]] = []
         self._tally = _Tally()
 
@@ -299,8 +310,8 @@ class JsonReport:
         """One connection of capture ``capture``, as it is handed out."""
         data = pickle.dumps(flow_to_json(flow, capture=capture), pickle.HIGHEST_PROTOCOL)
         self._spool.write(data)
-        self._places.append((capture, flow.id, self._end, len(data)))
-        self._end += len(data)
+        self._keys.append((capture << _CAPTURE_SHIFT) | flow.id)
+        self._starts.append(self._starts[-1] + len(data))
         self._tally.flow(flow)
 
     def capture(self, index: int, result: AnalysisResult, counted: int) -> None:
@@ -320,10 +331,13 @@ class JsonReport:
         by_subject = _by_subject(cross)
         spool = self._spool
         spool.flush()
-        for capture, flow_id, offset, length in sorted(self._places):
-            spool.seek(offset)
-            entry: Json = pickle.loads(spool.read(length))
-            extra = by_subject.get((capture, flow_id))
+        keys, starts = self._keys, self._starts
+        # by (capture, id), then in the order written
+        for at in sorted(range(len(keys)), key=keys.__getitem__):
+            spool.seek(starts[at])
+            entry: Json = pickle.loads(spool.read(starts[at + 1] - starts[at]))
+            key = keys[at]
+            extra = by_subject.get((key >> _CAPTURE_SHIFT, key & _FLOW_ID_MASK))
             if extra:
                 entry["findings"] += [finding_to_json(f) for f in extra]
             yield entry
