@@ -51,7 +51,7 @@ Status = Literal["encrypted", "fallback", "incomplete"]
 _UNKNOWN: Final = FindingSpec("tcpinc.decode_error", Severity.WARN, Group.MALFORMED, "", "")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Finding:
     """One occurrence of a registered finding.
 
@@ -68,6 +68,24 @@ class Finding:
     flow: int | None = None
     byte_range: tuple[int, int] | None = None
     direction: str | None = None
+
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        id: str,
+        severity: Severity,
+        message: str,
+        packet: int | None = None,
+        flow: int | None = None,
+        byte_range: tuple[int, int] | None = None,
+        direction: str | None = None,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "severity", severity)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "packet", packet)
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "byte_range", byte_range)
+        object.__setattr__(self, "direction", direction)
 
 
 def make_finding(
@@ -137,7 +155,7 @@ class FindingSink:
         return (*self.items, extra)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EnoResult:
     """TCP-ENO for one connection (the JSON ``eno`` object).
 
@@ -163,8 +181,42 @@ class EnoResult:
     a_is_client: bool = True
     simultaneous_open: bool = False
 
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        dialect: Dialect,
+        status: Status,
+        reason: str | None,
+        host_a: Endpoint,
+        host_b: Endpoint,
+        syn_a: bytes | None,
+        syn_b: bytes | None,
+        transcript: bytes | None,
+        global_a: int | None,
+        global_b: int | None,
+        negotiated_tep: int | None,
+        negotiated_tep_byte: int | None,
+        tep_name: str | None,
+        a_is_client: bool = True,
+        simultaneous_open: bool = False,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "dialect", dialect)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "host_a", host_a)
+        object.__setattr__(self, "host_b", host_b)
+        object.__setattr__(self, "syn_a", syn_a)
+        object.__setattr__(self, "syn_b", syn_b)
+        object.__setattr__(self, "transcript", transcript)
+        object.__setattr__(self, "global_a", global_a)
+        object.__setattr__(self, "global_b", global_b)
+        object.__setattr__(self, "negotiated_tep", negotiated_tep)
+        object.__setattr__(self, "negotiated_tep_byte", negotiated_tep_byte)
+        object.__setattr__(self, "tep_name", tep_name)
+        object.__setattr__(self, "a_is_client", a_is_client)
+        object.__setattr__(self, "simultaneous_open", simultaneous_open)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class TcpcryptResult:
     """tcpcrypt for one connection (the JSON ``tcpcrypt`` object).
 
@@ -193,8 +245,46 @@ class TcpcryptResult:
     frames_decrypted: int = 0
     urgent_frames: int = 0
 
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        aead: str | None,
+        resumed: bool,
+        init1: bool,
+        init2: bool,
+        session_id: bytes | None,
+        frames_a_to_b: int,
+        frames_b_to_a: int,
+        rekeys: int,
+        fin_authenticated: bool | None,
+        decrypted: bool,
+        decrypt_failures: int,
+        plaintext_a_to_b: bytes | None = None,
+        plaintext_b_to_a: bytes | None = None,
+        offset_reading: str | None = None,
+        tep: int | None = None,
+        frames_decrypted: int = 0,
+        urgent_frames: int = 0,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "aead", aead)
+        object.__setattr__(self, "resumed", resumed)
+        object.__setattr__(self, "init1", init1)
+        object.__setattr__(self, "init2", init2)
+        object.__setattr__(self, "session_id", session_id)
+        object.__setattr__(self, "frames_a_to_b", frames_a_to_b)
+        object.__setattr__(self, "frames_b_to_a", frames_b_to_a)
+        object.__setattr__(self, "rekeys", rekeys)
+        object.__setattr__(self, "fin_authenticated", fin_authenticated)
+        object.__setattr__(self, "decrypted", decrypted)
+        object.__setattr__(self, "decrypt_failures", decrypt_failures)
+        object.__setattr__(self, "plaintext_a_to_b", plaintext_a_to_b)
+        object.__setattr__(self, "plaintext_b_to_a", plaintext_b_to_a)
+        object.__setattr__(self, "offset_reading", offset_reading)
+        object.__setattr__(self, "tep", tep)
+        object.__setattr__(self, "frames_decrypted", frames_decrypted)
+        object.__setattr__(self, "urgent_frames", urgent_frames)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class FlowResult:
     """One TCP connection as analyzed (a JSON ``flows`` entry)."""
 
@@ -211,8 +301,36 @@ class FlowResult:
     bytes_server_to_client: int = 0
     first_packet: int = 0
 
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        id: int,
+        client: Endpoint,
+        server: Endpoint,
+        first_ts: float,
+        last_ts: float,
+        packets: int,
+        eno: EnoResult | None,
+        tcpcrypt: TcpcryptResult | None,
+        findings: tuple[Finding, ...],
+        bytes_client_to_server: int = 0,
+        bytes_server_to_client: int = 0,
+        first_packet: int = 0,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "client", client)
+        object.__setattr__(self, "server", server)
+        object.__setattr__(self, "first_ts", first_ts)
+        object.__setattr__(self, "last_ts", last_ts)
+        object.__setattr__(self, "packets", packets)
+        object.__setattr__(self, "eno", eno)
+        object.__setattr__(self, "tcpcrypt", tcpcrypt)
+        object.__setattr__(self, "findings", findings)
+        object.__setattr__(self, "bytes_client_to_server", bytes_client_to_server)
+        object.__setattr__(self, "bytes_server_to_client", bytes_server_to_client)
+        object.__setattr__(self, "first_packet", first_packet)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class ResumeOfferSeen:
     """A resumption suboption in an active opener's SYN (what replay and tracking use)."""
 
@@ -223,8 +341,18 @@ class ResumeOfferSeen:
     peer: str  # the IP address it was offered to
     packet: int
 
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self, half: bytes, nonce: bytes, tep: int, offerer: str, peer: str, packet: int
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "half", half)
+        object.__setattr__(self, "nonce", nonce)
+        object.__setattr__(self, "tep", tep)
+        object.__setattr__(self, "offerer", offerer)
+        object.__setattr__(self, "peer", peer)
+        object.__setattr__(self, "packet", packet)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class FrameDigest:
     """The first frames of a session under its first key: ``direction`` "ab" / "ba" (by the
     key used), stream offset and a digest of the whole frame."""
@@ -233,8 +361,15 @@ class FrameDigest:
     offset: int
     digest: bytes
 
+    def __init__(
+        self, direction: str, offset: int, digest: bytes
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "digest", digest)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class FlowSummary:
     """What cross-connection checks need of one flow: small, no packets, mergeable across
     captures (``capture`` is the tag of the capture the flow came from)."""
@@ -257,6 +392,46 @@ class FlowSummary:
     frames: tuple[FrameDigest, ...] = ()
     origin: bytes | None = None  # key log: N_A (or resumption id) the secret came from
     origin_generation: int | None = None
+
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        capture: int,
+        flow: int,
+        first_packet: int,
+        first_ts: float,
+        client: Endpoint,
+        server: Endpoint,
+        dialect: str | None = None,
+        tep: int | None = None,
+        resumed: bool = False,
+        offer: ResumeOfferSeen | None = None,
+        n_a: bytes | None = None,
+        n_b: bytes | None = None,
+        pub_a: bytes | None = None,
+        pub_b: bytes | None = None,
+        key_id: bytes | None = None,
+        frames: tuple[FrameDigest, ...] = (),
+        origin: bytes | None = None,
+        origin_generation: int | None = None,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "capture", capture)
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "first_packet", first_packet)
+        object.__setattr__(self, "first_ts", first_ts)
+        object.__setattr__(self, "client", client)
+        object.__setattr__(self, "server", server)
+        object.__setattr__(self, "dialect", dialect)
+        object.__setattr__(self, "tep", tep)
+        object.__setattr__(self, "resumed", resumed)
+        object.__setattr__(self, "offer", offer)
+        object.__setattr__(self, "n_a", n_a)
+        object.__setattr__(self, "n_b", n_b)
+        object.__setattr__(self, "pub_a", pub_a)
+        object.__setattr__(self, "pub_b", pub_b)
+        object.__setattr__(self, "key_id", key_id)
+        object.__setattr__(self, "frames", frames)
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "origin_generation", origin_generation)
 
     @property
     def ref(self) -> FlowRef:

@@ -153,12 +153,16 @@ class HandshakeSegment(NamedTuple):
     options: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class StreamMark:
     """Where a FIN or RST was: its packet and the stream offset it stands at."""
 
     packet_number: int
     offset: int
+
+    def __init__(self, packet_number: int, offset: int) -> None:  # by hand: see records.py
+        object.__setattr__(self, "packet_number", packet_number)
+        object.__setattr__(self, "offset", offset)
 
 
 def _ignore(anomaly: FlowAnomaly) -> None:

@@ -77,7 +77,7 @@ class Role(Enum):
 _negotiated: dict[tuple[bytes | None, bytes | None, bool, bool, str], EnoOutcome] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EnoOutcome:
     """What RFC 8547 §4.3-§4.8 make of two SYN-form options.
 
@@ -102,6 +102,40 @@ class EnoOutcome:
     option_a: EnoOption | None = None
     option_b: EnoOption | None = None
     detail: str | None = None
+
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        ok: bool,
+        dialect: Dialect,
+        reason: str | None = None,
+        role_a: Role | None = None,
+        role_b: Role | None = None,
+        negotiated_tep: int | None = None,
+        negotiated_tep_byte: int | None = None,
+        transcript: bytes | None = None,
+        global_a: int | None = None,
+        global_b: int | None = None,
+        suboption_a: EnoSuboption | None = None,
+        suboption_b: EnoSuboption | None = None,
+        option_a: EnoOption | None = None,
+        option_b: EnoOption | None = None,
+        detail: str | None = None,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "ok", ok)
+        object.__setattr__(self, "dialect", dialect)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "role_a", role_a)
+        object.__setattr__(self, "role_b", role_b)
+        object.__setattr__(self, "negotiated_tep", negotiated_tep)
+        object.__setattr__(self, "negotiated_tep_byte", negotiated_tep_byte)
+        object.__setattr__(self, "transcript", transcript)
+        object.__setattr__(self, "global_a", global_a)
+        object.__setattr__(self, "global_b", global_b)
+        object.__setattr__(self, "suboption_a", suboption_a)
+        object.__setattr__(self, "suboption_b", suboption_b)
+        object.__setattr__(self, "option_a", option_a)
+        object.__setattr__(self, "option_b", option_b)
+        object.__setattr__(self, "detail", detail)
 
     @property
     def tep_name(self) -> str | None:

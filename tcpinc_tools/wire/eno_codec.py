@@ -58,7 +58,7 @@ _EXID_BYTES = ENO_EXID.to_bytes(EXID_LEN, "big")
 _TEP_V1_MIN = SUBOPTION_V | TEP_MIN
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EnoSuboption:
     """A TEP suboption (RFC 8547 §4.1 Table 1): TEP id, v bit, data.
 
@@ -73,6 +73,20 @@ class EnoSuboption:
     length_byte: int | None = None
     offset: int = 0
 
+    def __init__(
+        self,
+        tep: int,
+        v: bool = False,
+        data: bytes = b"",
+        length_byte: int | None = None,
+        offset: int = 0,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "tep", tep)
+        object.__setattr__(self, "v", v)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "length_byte", length_byte)
+        object.__setattr__(self, "offset", offset)
+
     @property
     def byte(self) -> int:
         """The TEP byte as sent: glt with the v bit."""
@@ -83,7 +97,7 @@ class EnoSuboption:
         return tep_name(self.tep)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EnoOption:
     """One ENO option, SYN-form (suboptions) or non-SYN-form (opaque contents).
 
@@ -102,6 +116,26 @@ class EnoOption:
     contents: bytes = b""
     raw: bytes = b""
     global_positions: tuple[int, ...] = ()
+
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        kind: int,
+        syn: bool,
+        global_suboption: int | None = None,
+        ignored_globals: bytes = b"",
+        suboptions: tuple[EnoSuboption, ...] = (),
+        contents: bytes = b"",
+        raw: bytes = b"",
+        global_positions: tuple[int, ...] = (),
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "syn", syn)
+        object.__setattr__(self, "global_suboption", global_suboption)
+        object.__setattr__(self, "ignored_globals", ignored_globals)
+        object.__setattr__(self, "suboptions", suboptions)
+        object.__setattr__(self, "contents", contents)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "global_positions", global_positions)
 
     @classmethod
     def build(

@@ -54,7 +54,7 @@ _ENO = int(TcpOptionKind.ENO)
 _EXP1 = int(TcpOptionKind.EXPERIMENTAL_1)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class TcpOption:
     """One option of a TCP header.
 
@@ -68,6 +68,15 @@ class TcpOption:
     data: bytes
     raw: bytes
     error: str | None = None
+
+    def __init__(
+        self, kind: int, offset: int, data: bytes, raw: bytes, error: str | None = None
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "error", error)
 
     @property
     def length(self) -> int:
@@ -255,7 +264,7 @@ class OptionAnomaly:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SynOptionReport:
     """The options of a SYN, what is wrong with them, and how the 40 bytes are spent.
 
@@ -269,6 +278,20 @@ class SynOptionReport:
     space_used: tuple[tuple[int, int], ...]
     total_used: int
     space_left: int
+
+    def __init__(
+        self,
+        options: tuple[TcpOption, ...],
+        anomalies: tuple[OptionAnomaly, ...],
+        space_used: tuple[tuple[int, int], ...],
+        total_used: int,
+        space_left: int,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "options", options)
+        object.__setattr__(self, "anomalies", anomalies)
+        object.__setattr__(self, "space_used", space_used)
+        object.__setattr__(self, "total_used", total_used)
+        object.__setattr__(self, "space_left", space_left)
 
     @property
     def eno_options(self) -> tuple[TcpOption, ...]:

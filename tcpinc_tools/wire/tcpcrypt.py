@@ -101,12 +101,16 @@ class Init2:
     raw: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ResumeOffer:
     """Resumption suboption data: a 9-byte identifier half and a 0-8 byte nonce."""
 
     half: bytes
     nonce: bytes
+
+    def __init__(self, half: bytes, nonce: bytes) -> None:  # by hand: see records.py
+        object.__setattr__(self, "half", half)
+        object.__setattr__(self, "nonce", nonce)
 
 
 # -- shared pieces ------------------------------------------------------------------------
