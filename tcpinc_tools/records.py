@@ -17,16 +17,16 @@ pickle and to load than keywords. Otherwise it reduces to ``_rebuild(cls, init, 
 the constructor called by keyword, then the fields outside it (``init=False``) set.
 :func:`replace_fields` is :func:`dataclasses.replace` on the same plan.
 
-Constructors. The frozen dataclasses made for every packet or connection (options, ENO
-suboptions, findings, results, summaries) are declared ``init=False`` with an ``__init__``
-written out: the fields in order, with the fields' defaults, each set with
-``object.__setattr__``, which is what the generated ``__init__`` of a frozen dataclass does.
-Compiled, mypyc turns the generated one into a call of an interpreted function with a call
-of ``object.__setattr__`` per field (about 0.5 us for five fields), and the written one into
-direct stores (about 0.02 us); everything else (eq, hash, repr, the frozen guard, fields,
-replace) still comes from ``dataclass``. Such a constructor counts here as taking every field
-in order when its signature lists them so; ``tests/unit/test_records.py`` checks every one
-against its fields.
+Constructors. The frozen dataclasses made for every packet, frame or connection (options,
+ENO suboptions, findings, results, summaries, frames, keys) are declared ``init=False``
+with an ``__init__`` written out: the fields in order, with the fields' defaults, each set
+with ``object.__setattr__``, which is what the generated ``__init__`` of a frozen dataclass
+does. Compiled, mypyc turns the generated one into a call of an interpreted function with a
+call of ``object.__setattr__`` per field (about 0.5 us for five fields), and the written
+one into direct stores (about 0.02 us); everything else (eq, hash, repr, the frozen guard,
+fields, replace) still comes from ``dataclass``. Such a constructor counts here as taking
+every field in order when its signature lists them so; ``tests/unit/test_constructors.py``
+checks every one against its fields.
 
 >>> import copy, copyreg
 >>> from dataclasses import dataclass

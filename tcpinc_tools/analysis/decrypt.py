@@ -57,7 +57,7 @@ _RFC_AEADS: Final = (
 _LEGACY_AEADS: Final = (LegacyAeadId.AES_128_GCM, LegacyAeadId.AES_256_GCM)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class KeyCandidate:
     """Keys that may seal one direction: the session keys at generation 0 and which traffic
     key ("ab" = k_ab, "ba" = k_ba) the direction uses."""
@@ -65,16 +65,24 @@ class KeyCandidate:
     keys: SessionKeys
     direction: Direction
 
+    def __init__(self, keys: SessionKeys, direction: Direction) -> None:  # by hand: see records.py
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "direction", direction)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Reading:
     """How a direction counts frame offsets: ``base`` is subtracted from the stream offset."""
 
     name: str
     base: int
 
+    def __init__(self, name: str, base: int) -> None:  # by hand: see records.py
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "base", base)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class SessionSecrets:
     """The candidate keys of one session, per stream (A→B, B→A by current roles)."""
 
@@ -84,6 +92,22 @@ class SessionSecrets:
     origin: bytes
     generation: int
     half_mismatch: bool = False
+
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        a_to_b: tuple[KeyCandidate, ...],
+        b_to_a: tuple[KeyCandidate, ...],
+        session_id: bytes,
+        origin: bytes,
+        generation: int,
+        half_mismatch: bool = False,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "a_to_b", a_to_b)
+        object.__setattr__(self, "b_to_a", b_to_a)
+        object.__setattr__(self, "session_id", session_id)
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "generation", generation)
+        object.__setattr__(self, "half_mismatch", half_mismatch)
 
 
 def fresh_secrets(

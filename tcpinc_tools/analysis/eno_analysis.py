@@ -90,7 +90,7 @@ _MIN_ENO: Final[dict[tuple[Dialect, bool], int]] = {
 _NOP_RUN: Final = 3
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True)
 class Negotiated:
     """A successful negotiation, as the tcpcrypt analysis needs it."""
 
@@ -100,22 +100,6 @@ class Negotiated:
     sub_of_a: EnoSuboption  # the negotiated TEP's suboption in A's option (by role)
     sub_of_b: EnoSuboption
     resumed: bool
-
-    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
-        self,
-        outcome: EnoOutcome,
-        dialect: Dialect,
-        a_is_client: bool,
-        sub_of_a: EnoSuboption,
-        sub_of_b: EnoSuboption,
-        resumed: bool,
-    ) -> None:  # by hand: see records.py
-        object.__setattr__(self, "outcome", outcome)
-        object.__setattr__(self, "dialect", dialect)
-        object.__setattr__(self, "a_is_client", a_is_client)
-        object.__setattr__(self, "sub_of_a", sub_of_a)
-        object.__setattr__(self, "sub_of_b", sub_of_b)
-        object.__setattr__(self, "resumed", resumed)
 
 
 class _Side:

@@ -438,7 +438,7 @@ class FlowSummary:
         return (self.capture, self.flow)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class StreamRecord:
     """One tcpcrypt message or frame of a stream, for consumers such as ``decrypt`` and
     ``follow``: where it lies in the stream and, once decrypted, what it carried.
@@ -457,6 +457,28 @@ class StreamRecord:
     generation: int = 0
     rekey: bool = False
     plaintext: FramePlaintext | None = None
+
+    def __init__(  # noqa: PLR0917 - the fields, in order, as a dataclass takes them
+        self,
+        flow: int,
+        direction: str,
+        kind: str,
+        offset: int,
+        size: int,
+        packet: int,
+        generation: int = 0,
+        rekey: bool = False,
+        plaintext: FramePlaintext | None = None,
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "packet", packet)
+        object.__setattr__(self, "generation", generation)
+        object.__setattr__(self, "rekey", rekey)
+        object.__setattr__(self, "plaintext", plaintext)
 
 
 @dataclass(frozen=True, slots=True)

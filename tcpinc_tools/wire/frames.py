@@ -70,12 +70,16 @@ def _atomic_pull(buf: Buffer, truncated_id: str, pull: Callable[[], _T]) -> _T:
         raise
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Frame:
     """One encryption frame as on the wire; ``clen`` is ``len(ciphertext)``."""
 
     control: int
     ciphertext: bytes
+
+    def __init__(self, control: int, ciphertext: bytes) -> None:  # by hand: see records.py
+        object.__setattr__(self, "control", control)
+        object.__setattr__(self, "ciphertext", ciphertext)
 
     @property
     def rekey(self) -> bool:
@@ -102,13 +106,20 @@ class Frame:
         return frame_header(self.control, self.clen)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class FramePlaintext:
     """The AEAD plaintext of a frame. ``urgent`` is None when no urgent field is present."""
 
     flags: int
     urgent: int | None
     data: bytes
+
+    def __init__(
+        self, flags: int, urgent: int | None, data: bytes
+    ) -> None:  # by hand: see records.py
+        object.__setattr__(self, "flags", flags)
+        object.__setattr__(self, "urgent", urgent)
+        object.__setattr__(self, "data", data)
 
     @property
     def fin(self) -> bool:

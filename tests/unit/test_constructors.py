@@ -51,8 +51,9 @@ IDS = [f"{module}.{node.name}" for module, node, _ in CLASSES]
 def test_the_hot_classes_have_a_written_out_constructor() -> None:
     names = {node.name for _, node, _ in CLASSES}
     hot = {"TcpOption", "SynOptionReport", "EnoSuboption", "EnoOption", "EnoOutcome"}
-    hot |= {"ResumeOffer", "StreamMark", "Negotiated", "Finding", "FlowResult", "FlowSummary"}
-    hot |= {"EnoResult", "TcpcryptResult", "ResumeOfferSeen", "FrameDigest"}
+    hot |= {"ResumeOffer", "StreamMark", "Finding", "FlowResult", "FlowSummary", "StreamRecord"}
+    hot |= {"EnoResult", "TcpcryptResult", "ResumeOfferSeen", "FrameDigest", "FramePlaintext"}
+    hot |= {"Frame", "KeyCandidate", "Reading", "SessionSecrets"}
     assert hot <= names
 
 
