@@ -43,7 +43,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Final
 
 from ..capture.expiry import ExpiringFlowTable
-from ..capture.flows import Flow, FlowUpdate
+from ..capture.flows import Flow, FlowKey, FlowUpdate
 from ..capture.packet import CaptureStats, TcpPacket, endpoint_share, packet_share
 from ..capture.reader import CaptureReader, CaptureSource, capture_name
 from ..capture.stream import DEFAULT_LIMITS
@@ -128,7 +128,7 @@ def record_packet(rec: PacketRecord) -> TcpPacket:
 class _ShareFlowTable(ExpiringFlowTable):
     """A flow table that numbers each connection by the number of its first packet."""
 
-    def _new_flow(self, key: tuple[tuple[str, int], tuple[str, int]], pkt: TcpPacket) -> Flow:
+    def _new_flow(self, key: FlowKey, pkt: TcpPacket) -> Flow:
         self._next_id = pkt.number
         return super()._new_flow(key, pkt)
 

@@ -46,6 +46,7 @@ __all__ = [
     "Endpoint",
     "Flow",
     "FlowAnomaly",
+    "FlowKey",
     "FlowLimits",
     "FlowTable",
     "FlowUpdate",
@@ -56,7 +57,9 @@ __all__ = [
 
 # (address as text, port)
 Endpoint = tuple[str, int]
-_FlowKey = tuple[Endpoint, Endpoint]
+# The unordered endpoint pair, flat: (address, port, address, port), the lower endpoint
+# first (one tuple per packet, not three, and no nested hash).
+FlowKey = tuple[str, int, str, int]
 
 _SYN: Final = int(TcpFlag.SYN)
 _ACK: Final = int(TcpFlag.ACK)
@@ -178,7 +181,7 @@ class FlowTable:
     def __init__(self, *, limits: FlowLimits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self.budget = Budget(self.limits.max_buffered_bytes)
-        self._flows: OrderedDict[_FlowKey, Flow] = OrderedDict()  # least recently active first
+        self._flows: OrderedDict[FlowKey, Flow] = OrderedDict()  # least recently active first
         self._next_id = 1
         self.evicted = 0  # flows dropped from a full table
 
@@ -192,9 +195,11 @@ class FlowTable:
 
     def add(self, pkt: TcpPacket) -> FlowUpdate:
         """File one packet; return its flow, direction and newly contiguous chunks."""
-        a = (pkt.src, pkt.sport)
-        b = (pkt.dst, pkt.dport)
-        key = (a, b) if a <= b else (b, a)
+        src, sport, dst, dport = pkt.src, pkt.sport, pkt.dst, pkt.dport
+        if src < dst or (src == dst and sport <= dport):
+            key = (src, sport, dst, dport)
+        else:
+            key = (dst, dport, src, sport)
         flow = self._flows.get(key)
         if flow is not None:
             self._flows.move_to_end(key)
@@ -237,7 +242,7 @@ class FlowTable:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _new_flow(self, key: _FlowKey, pkt: TcpPacket) -> Flow:
+    def _new_flow(self, key: FlowKey, pkt: TcpPacket) -> Flow:
         sender = (pkt.src, pkt.sport)
         receiver = (pkt.dst, pkt.dport)
         if pkt.flags & _SYN and pkt.flags & _ACK:
