@@ -96,10 +96,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = command_module(args.command).run(args)
     except BrokenPipeError:
         # The reader of our output went away (`tcpinc gen --list | head`): no traceback.
-        # Point stdout at /dev/null so that the interpreter's last flush fails silently too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 1
+    except OSError as exc:
+        # What the commands do not report themselves: the system failed a read or a write
+        # (no space left where the output goes, an I/O error). One line, not a traceback.
+        _drop_stdout()
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        sys.stderr.write(f"tcpinc {args.command}: {where}{exc.strerror or exc}\n")
+        return 2
     return status
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what could not
+    be written fails silently too."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -126,3 +126,34 @@ def test_build_parser_configures_every_subcommand_by_default() -> None:
 def test_command_module_refuses_unknown_names() -> None:
     with pytest.raises(KeyError):
         command_module("os")
+
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+FULL = Path("/dev/full")  # every write fails with ENOSPC (Linux)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["analyze", "--json"],
+        ["analyze", "--jsonl"],
+        ["analyze"],
+        ["follow", "--keylog", str(CAPTURES / "resume.keys")],
+    ],
+    ids=["json", "jsonl", "summary", "follow"],
+)
+def test_output_to_a_full_device_is_one_line_and_status_2(argv: list[str]) -> None:
+    """No space left where the output goes: one line on stderr, no traceback."""
+    if not FULL.exists():
+        pytest.skip("no /dev/full on this system")
+    capture = str(CAPTURES / "resume.pcap")
+    with FULL.open("w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tcpinc_tools.cli", *argv, capture],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr == f"tcpinc {argv[0]}: No space left on device\n"
