@@ -105,21 +105,44 @@ CAPTURES = PACKAGE.parent / "captures"
 
 
 def _instances() -> dict[type, list[Any]]:
-    """Instances of the dataclasses reachable from the analyses and flow tables of a few
-    sample captures, by class."""
-    from tcpinc_tools.analysis import analyze_capture
+    """Instances of the dataclasses reachable from the analyses (with their frames and keys)
+    and flow tables of a few sample captures, by class."""
+    from tcpinc_tools.analysis.decrypt import fresh_secrets, readings_for
+    from tcpinc_tools.analysis.model import StreamRecord
+    from tcpinc_tools.analysis.streaming import analyze_streaming
     from tcpinc_tools.capture import CaptureReader
     from tcpinc_tools.capture.flows import FlowTable
     from tcpinc_tools.keylog import KeyLog
+    from tcpinc_tools.wire.constants import AeadId
     from tcpinc_tools.wire.eno import negotiate
+    from tcpinc_tools.wire.frames import decode_frame, encode_frame
     from tcpinc_tools.wire.tcp_options import syn_option_report
+    from tcpinc_tools.wire.tcpcrypt import decode_resume_suboption
 
-    roots: list[object] = []
+    roots: list[object] = [
+        decode_frame(encode_frame(bytes(range(20)), rekey=True)),
+        readings_for("rfc", 40, False),
+        decode_resume_suboption(bytes(range(17))),  # 9-byte half, 8-byte nonce
+    ]
     for name in ("resume", "lossy", "attack-resume-replay", "legacy-resume", "fallback-ill-formed"):
         path = CAPTURES / f"{name}.pcap"
         keys = path.with_suffix(".keys")
-        result = analyze_capture(path, keylog=KeyLog.load(keys) if keys.exists() else None)
-        roots += [result.flows, result.summaries, result.findings]
+        keylog = KeyLog.load(keys) if keys.exists() else None
+        records: list[StreamRecord] = []
+        result = analyze_streaming(path, keylog=keylog, payload=True, frame_sink=records.append)
+        roots += [result.flows, result.summaries, result.findings, records]
+        if keylog is not None:
+            for summary in result.summaries:
+                if summary.n_a is not None and summary.tep is not None and summary.dialect:
+                    roots.append(
+                        fresh_secrets(
+                            keylog,
+                            summary.n_a,
+                            tep_byte=summary.tep,
+                            ciphers=list(AeadId),
+                            dialect="rfc" if summary.dialect == "rfc" else "legacy",
+                        )
+                    )
         table = FlowTable()
         syns = []
         for pkt in CaptureReader(path):
@@ -152,7 +175,7 @@ def test_instances_compare_copy_pickle_and_stay_frozen() -> None:
     instances = _instances()
     classes = {getattr(importlib.import_module(m), n.name) for m, n, _ in CLASSES}
     checked = classes & set(instances)
-    assert len(checked) >= 13, sorted(c.__name__ for c in classes - checked)
+    assert checked == classes, sorted(c.__name__ for c in classes - checked)
     for cls in checked:
         for obj in instances[cls][:50]:
             assert dataclasses.replace(obj) == obj
