@@ -178,7 +178,7 @@ class _Writer:
                 # a dict subclass: its own items(), as json asks for them
                 self.put_object(dict(cast(Any, value).items()), level + 1)
         elif isinstance(value, LazyArray):
-            self.put_lazy(value.items, level + 1)
+            self.put_items(value.items, level + 1)
         else:
             raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
@@ -209,35 +209,21 @@ class _Writer:
 
     def put_array(self, items: list[object], level: int) -> None:
         """A list whose items sit at ``level``."""
-        parts = self.parts
-        if not items:
-            parts.append("[]")
-            return
         if level >= len(self.item_sep):
             self._grow(level)
         marker = self._mark(items) if level > _CYCLE_LEVEL else 0
-        limit = self.limit
-        char_limit = self.char_limit
-        sep = self.item_sep[level]
-        parts.append(self.open_array[level])
-        first = True
-        for item in items:
-            if first:
-                first = False
-            else:
-                parts.append(sep)
-            self.put_item(item, level)
-            if len(parts) >= limit or self.chars >= char_limit:
-                self.flush()
-        parts.append(self.close_array[level])
+        self.put_items(items, level)
         if marker:
             del self.markers[marker]
 
-    def put_lazy(self, items: Iterable[object], level: int) -> None:
-        """A :class:`LazyArray`'s items, at ``level``, each written as it comes."""
+    def put_items(self, items: Iterable[object], level: int) -> None:
+        """An array of ``items`` (a list, or a :class:`LazyArray`'s iterable, each item
+        written before the next is asked for) at ``level``."""
         parts = self.parts
         if level >= len(self.item_sep):
             self._grow(level)
+        limit = self.limit
+        char_limit = self.char_limit
         sep = self.item_sep[level]
         first = True
         for item in items:
@@ -247,7 +233,7 @@ class _Writer:
             else:
                 parts.append(sep)
             self.put_item(item, level)
-            if len(parts) >= self.limit or self.chars >= self.char_limit:
+            if len(parts) >= limit or self.chars >= char_limit:
                 self.flush()
         parts.append("[]" if first else self.close_array[level])
 
